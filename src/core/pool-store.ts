@@ -1,0 +1,270 @@
+// PoolStore: the pools themselves, shared by both engines, which differ only in
+// their Kernels (sort, merge, quantile arithmetic).
+//
+// A pool is a list of immutable sorted runs (LSM style). An append sorts its
+// batch into a new run; adjacent runs merge while the older one is at most
+// MERGE_RATIO times the newer one, so a pool of n values has O(log n) runs and
+// each value is merged O(log n) times. A query selects the order statistics it
+// needs across the runs (select-rank.ts) and never sorts the pool. Results are
+// cached per pool until the pool changes. Merges of MergeOffloader-size go to a
+// worker; the inputs stay readable until the merged run is swapped in.
+
+import type {
+  AppendOutcome,
+  EngineStats,
+  MergeOffloader,
+  PoolPage,
+  PoolSummary,
+  QuantileEngine,
+} from './engine.js';
+import { invalidRequest, nonFiniteValue, poolNotFound } from './errors.js';
+import type { EngineKind, Kernels, QuantilePlan } from './kernels.js';
+import { METHOD_ID, type QuantileMethod } from './methods.js';
+import { extremes, selectRank } from './select-rank.js';
+import { allocateRun, type SortedRun } from './sorted-run.js';
+
+/** Merge runs i, i+1 while runs[i].length <= MERGE_RATIO * runs[i+1].length. */
+const MERGE_RATIO = 2;
+const QUERY_CACHE_LIMIT = 64;
+const DEFAULT_OFFLOAD_MIN_VALUES = 1 << 20;
+
+class Pool {
+  runs: SortedRun[] = [];
+  count = 0;
+  /** Runs promised to an in-flight offloaded merge. */
+  readonly merging = new Set<SortedRun>();
+  readonly cache = new Map<string, number>();
+}
+
+export class PoolStore implements QuantileEngine {
+  readonly kind: EngineKind;
+  private readonly kernels: Kernels;
+  private readonly pools = new Map<number, Pool>();
+  private sortedIds: number[] | null = [];
+  private totalValues = 0;
+  private offloader: MergeOffloader | null = null;
+  private offloadMinValues = DEFAULT_OFFLOAD_MIN_VALUES;
+  private readonly inFlight = new Set<Promise<void>>();
+  private readonly plan: QuantilePlan = { lo: 0, hi: 0, gamma: 0, take: false };
+
+  constructor(kernels: Kernels) {
+    this.kernels = kernels;
+    this.kind = kernels.kind;
+  }
+
+  sortBatch(values: Float64Array): SortedRun {
+    for (let i = 0; i < values.length; i++) {
+      const v = values[i];
+      if (v - v !== 0) throw nonFiniteValue(i, v); // NaN and ±Infinity
+    }
+    return this.kernels.sortInPlace(values);
+  }
+
+  appendValues(poolId: number, values: Float64Array): AppendOutcome {
+    if (values.length === 0) throw invalidRequest('poolValues', 'poolValues must not be empty.');
+    const copy = allocateRun(values.length);
+    copy.set(values);
+    return this.appendSortedRun(poolId, this.sortBatch(copy));
+  }
+
+  appendSortedRun(poolId: number, run: SortedRun): AppendOutcome {
+    if (run.length === 0) throw invalidRequest('poolValues', 'poolValues must not be empty.');
+    let pool = this.pools.get(poolId);
+    const created = pool === undefined;
+    if (pool === undefined) {
+      pool = new Pool();
+      this.pools.set(poolId, pool);
+      this.sortedIds = null;
+    }
+    pool.runs.push(run);
+    pool.count += run.length;
+    this.totalValues += run.length;
+    pool.cache.clear();
+    this.compact(poolId, pool);
+    return { created, count: pool.count };
+  }
+
+  hasPool(poolId: number): boolean {
+    return this.pools.has(poolId);
+  }
+
+  countOf(poolId: number): number | undefined {
+    return this.pools.get(poolId)?.count;
+  }
+
+  quantile(poolId: number, percentile: number, method: QuantileMethod = 'linear'): number {
+    return this.quantiles(poolId, [percentile], method)[0];
+  }
+
+  quantiles(poolId: number, percentiles: readonly number[], method: QuantileMethod = 'linear'): number[] {
+    const pool = this.requirePool(poolId);
+    const methodId = METHOD_ID[method];
+    if (methodId === undefined) throw invalidRequest('method', `Unknown method ${JSON.stringify(method)}.`);
+    const out = new Array<number>(percentiles.length);
+    for (let i = 0; i < percentiles.length; i++) {
+      const p = percentiles[i];
+      if (typeof p !== 'number' || !(p >= 0 && p <= 100)) {
+        throw invalidRequest('percentile', `percentile must be a number between 0 and 100, got ${p}.`);
+      }
+      const key = `${methodId}:${p}`;
+      let value = pool.cache.get(key);
+      if (value === undefined) {
+        value = this.computeQuantile(pool, p, methodId);
+        if (pool.cache.size >= QUERY_CACHE_LIMIT) pool.cache.clear();
+        pool.cache.set(key, value);
+      }
+      out[i] = value;
+    }
+    return out;
+  }
+
+  summary(poolId: number): PoolSummary {
+    const pool = this.requirePool(poolId);
+    const { min, max } = extremes(pool.runs);
+    return { poolId, count: pool.count, min, max };
+  }
+
+  deletePool(poolId: number): boolean {
+    const pool = this.pools.get(poolId);
+    if (pool === undefined) return false;
+    this.pools.delete(poolId);
+    this.totalValues -= pool.count;
+    this.sortedIds = null;
+    return true;
+  }
+
+  listPools(after: number | null, limit: number): PoolPage {
+    const ids = this.poolIds();
+    let start = 0;
+    if (after !== null) {
+      let lo = 0;
+      let hi = ids.length;
+      while (lo < hi) {
+        const mid = (lo + hi) >>> 1;
+        if (ids[mid] <= after) lo = mid + 1;
+        else hi = mid;
+      }
+      start = lo;
+    }
+    const slice = ids.slice(start, start + limit);
+    const pools = slice.map((poolId) => ({ poolId, count: this.pools.get(poolId)!.count }));
+    const next = start + limit < ids.length && slice.length > 0 ? slice[slice.length - 1] : null;
+    return { pools, next };
+  }
+
+  runsOf(poolId: number): readonly SortedRun[] {
+    return this.requirePool(poolId).runs.slice();
+  }
+
+  exportSorted(poolId: number): SortedRun {
+    const runs = this.requirePool(poolId).runs;
+    let merged = runs[0];
+    for (let i = 1; i < runs.length; i++) merged = this.mergeNow(merged, runs[i]);
+    if (runs.length === 1) {
+      const copy = allocateRun(merged.length);
+      copy.set(merged);
+      return copy as SortedRun;
+    }
+    return merged;
+  }
+
+  replacePool(poolId: number, runs: readonly SortedRun[]): void {
+    this.deletePool(poolId);
+    const kept = runs.filter((run) => run.length > 0);
+    if (kept.length === 0) return;
+    const pool = new Pool();
+    pool.runs = kept.slice().sort((a, b) => b.length - a.length);
+    for (const run of kept) pool.count += run.length;
+    this.pools.set(poolId, pool);
+    this.totalValues += pool.count;
+    this.sortedIds = null;
+    this.compact(poolId, pool);
+  }
+
+  poolIds(): readonly number[] {
+    if (this.sortedIds === null) this.sortedIds = [...this.pools.keys()].sort((a, b) => a - b);
+    return this.sortedIds;
+  }
+
+  stats(): EngineStats {
+    let runs = 0;
+    for (const pool of this.pools.values()) runs += pool.runs.length;
+    return {
+      pools: this.pools.size,
+      values: this.totalValues,
+      runs,
+      valueBytes: this.totalValues * 8,
+      mergesInFlight: this.inFlight.size,
+    };
+  }
+
+  setMergeOffloader(offloader: MergeOffloader | null, minValues = DEFAULT_OFFLOAD_MIN_VALUES): void {
+    this.offloader = offloader;
+    this.offloadMinValues = minValues;
+  }
+
+  async whenMergesSettled(): Promise<void> {
+    while (this.inFlight.size > 0) await Promise.all([...this.inFlight]);
+  }
+
+  private requirePool(poolId: number): Pool {
+    const pool = this.pools.get(poolId);
+    if (pool === undefined) throw poolNotFound(poolId);
+    return pool;
+  }
+
+  private computeQuantile(pool: Pool, percentile: number, methodId: number): number {
+    const plan = this.plan;
+    this.kernels.planQuantile(pool.count, percentile, methodId, plan);
+    const a = selectRank(pool.runs, plan.lo);
+    if (plan.take) return a;
+    const b = plan.hi === plan.lo ? a : selectRank(pool.runs, plan.hi);
+    return this.kernels.interpolate(a, b, plan.gamma);
+  }
+
+  private mergeNow(a: SortedRun, b: SortedRun): SortedRun {
+    return this.kernels.mergeInto(a, b, allocateRun(a.length + b.length));
+  }
+
+  /** Applies the merge policy until no adjacent pair qualifies. */
+  private compact(poolId: number, pool: Pool): void {
+    const runs = pool.runs;
+    for (let i = runs.length - 2; i >= 0; ) {
+      const a = runs[i];
+      const b = runs[i + 1];
+      if (a.length > MERGE_RATIO * b.length || pool.merging.has(a) || pool.merging.has(b)) {
+        i--;
+        continue;
+      }
+      if (this.offloader !== null && a.length + b.length >= this.offloadMinValues) {
+        this.startOffloadedMerge(poolId, pool, a, b, this.offloader);
+        i--;
+        continue;
+      }
+      runs.splice(i, 2, this.mergeNow(a, b));
+      i = Math.min(i, runs.length - 2);
+    }
+  }
+
+  private startOffloadedMerge(poolId: number, pool: Pool, a: SortedRun, b: SortedRun, offloader: MergeOffloader): void {
+    pool.merging.add(a);
+    pool.merging.add(b);
+    const task = offloader(a, b)
+      .catch(() => this.mergeNow(a, b)) // a failed worker task is redone inline, never lost
+      .then((merged) => this.swapInMerged(poolId, pool, a, b, merged))
+      .finally(() => this.inFlight.delete(task));
+    this.inFlight.add(task);
+  }
+
+  private swapInMerged(poolId: number, pool: Pool, a: SortedRun, b: SortedRun, merged: SortedRun): void {
+    pool.merging.delete(a);
+    pool.merging.delete(b);
+    if (this.pools.get(poolId) !== pool) return; // deleted or replaced meanwhile
+    const ia = pool.runs.indexOf(a);
+    const ib = pool.runs.indexOf(b);
+    if (ia < 0 || ib < 0 || merged.length !== a.length + b.length) return;
+    pool.runs.splice(Math.max(ia, ib), 1);
+    pool.runs.splice(Math.min(ia, ib), 1, merged); // same values: cached answers stay valid
+    this.compact(poolId, pool);
+  }
+}

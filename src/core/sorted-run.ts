@@ -1,0 +1,34 @@
+// A SortedRun is an immutable Float64Array sorted ascending in the engine's
+// total order (-0 before +0, no NaN). Immutability is what lets a piscina worker
+// merge runs while queries keep reading them. The brand carries the invariant
+// in the type (tinybench style); only sorters and `assertSortedRun` mint it.
+
+declare const sortedBrand: unique symbol;
+export type SortedRun = Float64Array & { readonly [sortedBrand]: true };
+
+/** Runs at least this long live on SharedArrayBuffers so workers read them without copying. */
+export const SHARED_RUN_MIN_LENGTH = 1 << 15;
+
+/** Allocates storage for a run of `length` values (shared when large). */
+export function allocateRun(length: number): Float64Array {
+  if (length >= SHARED_RUN_MIN_LENGTH) return new Float64Array(new SharedArrayBuffer(length * 8));
+  return new Float64Array(length);
+}
+
+/** -0 sorts before +0, as in Float64Array.prototype.sort and the radix kernel. */
+export function totalLess(a: number, b: number): boolean {
+  return a < b || (a === 0 && b === 0 && Object.is(a, -0) && !Object.is(b, -0));
+}
+
+export function assertSortedRun(values: Float64Array): asserts values is SortedRun {
+  for (let i = 1; i < values.length; i++) {
+    if (totalLess(values[i], values[i - 1]) || Number.isNaN(values[i])) {
+      throw new Error(`run is not sorted at index ${i}: ${values[i - 1]} > ${values[i]}`);
+    }
+  }
+}
+
+/** Mints the brand without a check: for kernels that just sorted or merged. */
+export function trustSorted(values: Float64Array): SortedRun {
+  return values as SortedRun;
+}
