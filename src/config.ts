@@ -1,0 +1,125 @@
+// Service configuration: flags win over environment variables, which win over
+// defaults (../shared/api.md, "Configuration names"). Parsed once at start-up and
+// printed in the start-up log line.
+
+import { parseArgs } from 'node:util';
+import path from 'node:path';
+import type { EngineKind } from './core/kernels.js';
+import type { FsyncPolicy } from './storage/pool-writer.js';
+
+export interface Config {
+  port: number;
+  host: string;
+  dataDir: string;
+  engine: EngineKind;
+  fsync: FsyncPolicy;
+  /** fdatasync period under --fsync=interval. */
+  fsyncIntervalMs: number;
+  maxBodyBytes: number;
+  /** Snapshot when this much time passed since the last one (0: only by size and at shutdown). */
+  snapshotIntervalMs: number;
+  /** Snapshot when the log grew this much since the last one. */
+  snapshotWalBytes: number;
+  /** piscina worker threads (0 disables offloading). */
+  workers: number;
+  /** Merges of at least this many values run on a worker. */
+  offloadMergeValues: number;
+  /** Incoming batches of at least this many values are sorted on a worker. */
+  offloadSortValues: number;
+  /** Request bodies of at least this many bytes are parsed on a worker. */
+  offloadParseBytes: number;
+  /** Requests slower than this are logged. */
+  slowRequestMs: number;
+  /** Seconds to wait for in-flight requests at shutdown. */
+  shutdownGraceMs: number;
+  logLevel: string;
+}
+
+interface Setting {
+  flag: string;
+  env: string;
+  default: string;
+  help: string;
+}
+
+export const SETTINGS = {
+  port: { flag: 'port', env: 'PORT', default: '8000', help: 'TCP port to listen on' },
+  host: { flag: 'host', env: 'HOST', default: '127.0.0.1', help: 'interface to bind; 0.0.0.0 for all IPv4 interfaces' },
+  dataDir: { flag: 'data-dir', env: 'DATA_DIR', default: './data', help: 'where the log and snapshots live' },
+  engine: { flag: 'engine', env: 'ENGINE', default: 'wasm', help: 'quantile engine: wasm or ts' },
+  fsync: { flag: 'fsync', env: 'FSYNC', default: 'always', help: 'always (ack after fdatasync), interval, never' },
+  fsyncIntervalMs: { flag: 'fsync-interval-ms', env: 'FSYNC_INTERVAL_MS', default: '100', help: 'fdatasync period for --fsync=interval' },
+  maxBody: { flag: 'max-body', env: 'MAX_BODY', default: '16MiB', help: 'largest request body (B, KiB, MiB, GiB suffixes)' },
+  snapshotIntervalMs: { flag: 'snapshot-interval-ms', env: 'SNAPSHOT_INTERVAL_MS', default: '300000', help: 'snapshot at least this often (0: never by time)' },
+  snapshotWalBytes: { flag: 'snapshot-wal-bytes', env: 'SNAPSHOT_WAL_BYTES', default: '256MiB', help: 'snapshot once the log grew this much' },
+  workers: { flag: 'workers', env: 'WORKERS', default: '1', help: 'piscina worker threads for heavy work (0: all inline)' },
+  offloadMergeValues: { flag: 'offload-merge-values', env: 'OFFLOAD_MERGE_VALUES', default: '262144', help: 'merges at least this large run on a worker' },
+  offloadSortValues: { flag: 'offload-sort-values', env: 'OFFLOAD_SORT_VALUES', default: '65536', help: 'batches at least this large are sorted on a worker' },
+  offloadParseBytes: { flag: 'offload-parse-bytes', env: 'OFFLOAD_PARSE_BYTES', default: '1MiB', help: 'bodies at least this large are parsed on a worker' },
+  slowRequestMs: { flag: 'slow-request-ms', env: 'SLOW_REQUEST_MS', default: '250', help: 'log requests slower than this' },
+  shutdownGraceMs: { flag: 'shutdown-grace-ms', env: 'SHUTDOWN_GRACE_MS', default: '10000', help: 'wait this long for in-flight requests at shutdown' },
+  logLevel: { flag: 'log-level', env: 'LOG_LEVEL', default: 'info', help: 'pino level: fatal, error, warn, info, debug' },
+} as const satisfies Record<string, Setting>;
+
+const SIZE_UNITS: Record<string, number> = { b: 1, kb: 1e3, kib: 1024, mb: 1e6, mib: 1024 ** 2, gb: 1e9, gib: 1024 ** 3 };
+
+export class ConfigError extends Error {
+  constructor(setting: Setting, value: string, expectation: string) {
+    super(`--${setting.flag} / ${setting.env} must be ${expectation} (got ${JSON.stringify(value)})`);
+    this.name = 'ConfigError';
+  }
+}
+
+export function parseSize(text: string): number | null {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*$/i.exec(text);
+  if (m === null) return null;
+  const unit = SIZE_UNITS[(m[2] || 'b').toLowerCase()];
+  if (unit === undefined) return null;
+  return Math.floor(Number(m[1]) * unit);
+}
+
+function integerIn(setting: Setting, raw: string, min: number, max: number): number {
+  const n = Number(raw);
+  if (!/^\s*\d+\s*$/.test(raw) || !Number.isSafeInteger(n) || n < min || n > max) {
+    throw new ConfigError(setting, raw, `an integer from ${min} to ${max}`);
+  }
+  return n;
+}
+
+function sizeIn(setting: Setting, raw: string, min: number): number {
+  const n = parseSize(raw);
+  if (n === null || n < min) throw new ConfigError(setting, raw, `a size of at least ${min} bytes like 16MiB`);
+  return n;
+}
+
+function oneOf<T extends string>(setting: Setting, raw: string, allowed: readonly T[]): T {
+  if (!(allowed as readonly string[]).includes(raw)) throw new ConfigError(setting, raw, `one of ${allowed.join(', ')}`);
+  return raw as T;
+}
+
+export function loadConfig(argv: readonly string[] = process.argv.slice(2), env: NodeJS.ProcessEnv = process.env): Config {
+  const options = Object.fromEntries(
+    Object.values(SETTINGS).map((s) => [s.flag, { type: 'string' as const }]),
+  );
+  const { values } = parseArgs({ args: [...argv], options, strict: true, allowPositionals: false });
+  const raw = (s: Setting): string => (values[s.flag] as string | undefined) ?? env[s.env] ?? s.default;
+  const S = SETTINGS;
+  return {
+    port: integerIn(S.port, raw(S.port), 0, 65535),
+    host: raw(S.host),
+    dataDir: path.resolve(raw(S.dataDir)),
+    engine: oneOf(S.engine, raw(S.engine), ['wasm', 'ts'] as const),
+    fsync: oneOf(S.fsync, raw(S.fsync), ['always', 'interval', 'never'] as const),
+    fsyncIntervalMs: integerIn(S.fsyncIntervalMs, raw(S.fsyncIntervalMs), 1, 60_000),
+    maxBodyBytes: sizeIn(S.maxBody, raw(S.maxBody), 64),
+    snapshotIntervalMs: integerIn(S.snapshotIntervalMs, raw(S.snapshotIntervalMs), 0, 86_400_000),
+    snapshotWalBytes: sizeIn(S.snapshotWalBytes, raw(S.snapshotWalBytes), 4096),
+    workers: integerIn(S.workers, raw(S.workers), 0, 64),
+    offloadMergeValues: integerIn(S.offloadMergeValues, raw(S.offloadMergeValues), 1, 2 ** 31),
+    offloadSortValues: integerIn(S.offloadSortValues, raw(S.offloadSortValues), 1, 2 ** 31),
+    offloadParseBytes: sizeIn(S.offloadParseBytes, raw(S.offloadParseBytes), 1),
+    slowRequestMs: integerIn(S.slowRequestMs, raw(S.slowRequestMs), 0, 3_600_000),
+    shutdownGraceMs: integerIn(S.shutdownGraceMs, raw(S.shutdownGraceMs), 0, 3_600_000),
+    logLevel: oneOf(S.logLevel, raw(S.logLevel), ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const),
+  };
+}

@@ -1,0 +1,60 @@
+// Streams a request body into one buffer with a hard size limit (style.md #9).
+// uWS neuters each chunk's ArrayBuffer when onData returns, so every chunk is
+// copied. With a content-length we allocate exactly once and refuse an oversize
+// body before reading a byte of it; without one (chunked) we grow by doubling
+// and stop as soon as the count passes the limit, never buffering the excess.
+
+import type { HttpResponse } from '@trufflesuite/uws-js-unofficial';
+
+export type BodyResult =
+  | { ok: true; body: Buffer }
+  | { ok: false; reason: 'too_large' | 'bad_length' };
+
+const INITIAL_CHUNKED_CAPACITY = 16 * 1024;
+
+/**
+ * Reads the body of `res`. `contentLength` is the raw header ('' when absent).
+ * Bodies of `sharedFromBytes` or more are read into a SharedArrayBuffer.
+ * Calls `done` exactly once unless the request is aborted first.
+ */
+export function readBody(
+  res: HttpResponse,
+  contentLength: string,
+  maxBytes: number,
+  sharedFromBytes: number,
+  done: (result: BodyResult) => void,
+): void {
+  let expected = -1;
+  if (contentLength !== '') {
+    if (!/^\d{1,16}$/.test(contentLength)) return done({ ok: false, reason: 'bad_length' });
+    expected = Number(contentLength);
+    if (expected > maxBytes) return done({ ok: false, reason: 'too_large' });
+    if (expected === 0) return done({ ok: true, body: Buffer.alloc(0) });
+  }
+  // Bodies a worker will parse go on shared memory, so it reads them in place.
+  const allocate = (size: number): Buffer =>
+    size >= sharedFromBytes ? Buffer.from(new SharedArrayBuffer(size)) : Buffer.allocUnsafe(size);
+  let buffer = allocate(expected >= 0 ? expected : INITIAL_CHUNKED_CAPACITY);
+  let length = 0;
+  let finished = false;
+  res.onData((chunk: ArrayBuffer, isLast: boolean) => {
+    if (finished) return;
+    const bytes = new Uint8Array(chunk);
+    const needed = length + bytes.byteLength;
+    if (needed > maxBytes || (expected >= 0 && needed > expected)) {
+      finished = true;
+      return done({ ok: false, reason: 'too_large' });
+    }
+    if (needed > buffer.length) {
+      const grown = allocate(Math.min(maxBytes, Math.max(needed, buffer.length * 2)));
+      buffer.copy(grown, 0, 0, length);
+      buffer = grown;
+    }
+    buffer.set(bytes, length);
+    length = needed;
+    if (isLast) {
+      finished = true;
+      done({ ok: true, body: buffer.subarray(0, length) });
+    }
+  });
+}

@@ -1,0 +1,97 @@
+// One request/response pair and everything that may happen to it: abort,
+// a reply written now or after an async step (always corked), metrics and the
+// slow-request log. A uWS HttpResponse must not be touched after onAborted or
+// after end(); `Exchange` is the one place that enforces it.
+
+import type { HttpResponse } from '@trufflesuite/uws-js-unofficial';
+import { PoolqError } from '../core/errors.js';
+import { ERROR_STATUS } from './error-status.js';
+
+export const JSON_TYPE = 'application/json; charset=utf-8';
+
+export interface ExchangeHooks {
+  finished(ex: Exchange, status: string): void;
+  internalError(ex: Exchange, err: unknown): void;
+}
+
+/** JSON number text that keeps -0 (JSON.stringify(-0) is "0"; numpy's -0.0 is not). */
+export function jsonNumber(value: number): string {
+  return Object.is(value, -0) ? '-0' : String(value);
+}
+
+export function errorBody(code: string, message: string, field?: string): string {
+  return JSON.stringify(field === undefined ? { error: code, message } : { error: code, message, field });
+}
+
+export class Exchange {
+  aborted = false;
+  done = false;
+  readonly startedAt = performance.now();
+
+  constructor(
+    readonly res: HttpResponse,
+    readonly route: string,
+    private readonly hooks: ExchangeHooks,
+  ) {
+    res.onAborted(() => {
+      this.aborted = true;
+      if (!this.done) {
+        this.done = true;
+        this.hooks.finished(this, '499');
+      }
+    });
+  }
+
+  get open(): boolean {
+    return !this.aborted && !this.done;
+  }
+
+  send(status: string, body: string | Buffer, contentType = JSON_TYPE, headers?: Record<string, string>, close = false): void {
+    if (!this.open) return;
+    this.done = true;
+    const res = this.res;
+    res.cork(() => {
+      res.writeStatus(status).writeHeader('content-type', contentType);
+      if (headers !== undefined) for (const name in headers) res.writeHeader(name, headers[name]);
+      res.end(body, close);
+    });
+    this.hooks.finished(this, status.slice(0, 3));
+  }
+
+  sendEmpty(status: string): void {
+    if (!this.open) return;
+    this.done = true;
+    const res = this.res;
+    res.cork(() => {
+      res.writeStatus(status).endWithoutBody();
+    });
+    this.hooks.finished(this, status.slice(0, 3));
+  }
+
+  sendError(err: unknown, headers?: Record<string, string>, close = false): void {
+    if (err instanceof PoolqError) {
+      this.send(ERROR_STATUS[err.code], errorBody(err.code, err.message, err.field), JSON_TYPE, headers, close);
+      return;
+    }
+    this.hooks.internalError(this, err);
+    this.send(ERROR_STATUS.internal, errorBody('internal', 'The server failed to handle this request; it was logged.'));
+  }
+
+  /** Runs `then` on a value that may be a promise, routing any failure to sendError. */
+  settle<T>(value: T | Promise<T>, then: (value: T) => void): void {
+    if (value instanceof Promise) {
+      value.then(
+        (v) => {
+          try {
+            then(v);
+          } catch (err) {
+            this.sendError(err);
+          }
+        },
+        (err: unknown) => this.sendError(err),
+      );
+    } else {
+      then(value);
+    }
+  }
+}

@@ -1,0 +1,84 @@
+// poolq's entry point: configuration → engine → HTTP listening (not ready) →
+// recovery → ready; SIGTERM/SIGINT drain requests, flush the log, snapshot and
+// exit 0. Usage: node dist/src/main.js [--port 8000] [--data-dir ./data] ...
+
+import { loadConfig, ConfigError, SETTINGS } from './config.js';
+import { createEngine } from './core/create-engine.js';
+import { createLogger } from './logger.js';
+import { Metrics } from './http/metrics.js';
+import { PoolqServer } from './http/server.js';
+import { loadNativeUws } from './http/uws-loader.js';
+import { openDurableStore } from './storage/durable-store.js';
+import { startWorkerPool } from './workers/worker-pool.js';
+
+function usage(): string {
+  const lines = Object.values(SETTINGS).map((s) => `  --${s.flag.padEnd(22)} ${s.env.padEnd(22)} default ${s.default}: ${s.help}`);
+  return `usage: npm start -- [flags]  (flags win over environment variables)\n${lines.join('\n')}`;
+}
+
+async function main(): Promise<void> {
+  if (process.argv.includes('--help') || process.argv.includes('-h')) {
+    console.log(usage());
+    return;
+  }
+  let config;
+  try {
+    config = loadConfig();
+  } catch (err) {
+    console.error(`poolq: ${(err as Error).message}\n${usage()}`);
+    process.exit(2);
+  }
+  const logger = createLogger(config.logLevel);
+  const { uws, packageName } = loadNativeUws();
+  const engine = await createEngine({ kind: config.engine });
+  const metrics = new Metrics();
+  metrics.attachEngine(engine);
+  const offload = config.workers > 0 ? await startWorkerPool({ threads: config.workers, engine: config.engine, inline: engine }) : null;
+  if (offload !== null) engine.setMergeOffloader(offload.merge, config.offloadMergeValues);
+
+  const server = new PoolqServer({ uws, config, engine, metrics, logger, offload });
+  const port = await server.listen();
+  logger.info({ config: { ...config, port }, uws: packageName, node: process.version }, 'poolq listening; recovering data');
+
+  let shuttingDown = false;
+  const started = performance.now();
+  const store = await openDurableStore({
+    dataDir: config.dataDir,
+    fsync: config.fsync,
+    fsyncIntervalMs: config.fsyncIntervalMs,
+    engine,
+    logger,
+    snapshotIntervalMs: config.snapshotIntervalMs,
+    snapshotWalBytes: config.snapshotWalBytes,
+  }).catch((err: unknown) => {
+    logger.fatal({ err }, 'recovery failed; refusing to start');
+    process.exit(1);
+  });
+  metrics.attachStorage(store.gauges());
+  server.setReady(store);
+  const stats = engine.stats();
+  logger.info(
+    { pools: stats.pools, values: stats.values, recoveryMs: Math.round(performance.now() - started) },
+    'poolq ready',
+  );
+
+  const shutdown = async (signal: string): Promise<void> => {
+    if (shuttingDown) return;
+    shuttingDown = true;
+    logger.info({ signal }, 'shutting down: draining requests');
+    await server.drain(config.shutdownGraceMs);
+    await engine.whenMergesSettled();
+    await store.close();
+    await offload?.close();
+    server.close();
+    logger.info('poolq stopped cleanly');
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+  process.on('SIGINT', () => void shutdown('SIGINT'));
+}
+
+main().catch((err: unknown) => {
+  console.error('poolq failed to start:', err);
+  process.exit(1);
+});
