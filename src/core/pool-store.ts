@@ -19,7 +19,7 @@ import type {
 } from './engine.js';
 import { invalidRequest, nonFiniteValue, poolNotFound } from './errors.js';
 import type { EngineKind, Kernels, QuantilePlan } from './kernels.js';
-import { METHOD_ID, type QuantileMethod } from './methods.js';
+import { isQuantileMethod, METHOD_ID, type QuantileMethod } from './methods.js';
 import { extremes, selectRank } from './select-rank.js';
 import { allocateRun, type SortedRun } from './sorted-run.js';
 
@@ -98,8 +98,8 @@ export class PoolStore implements QuantileEngine {
 
   quantiles(poolId: number, percentiles: readonly number[], method: QuantileMethod = 'linear'): number[] {
     const pool = this.requirePool(poolId);
+    if (!isQuantileMethod(method)) throw invalidRequest('method', `Unknown method ${JSON.stringify(method)}.`);
     const methodId = METHOD_ID[method];
-    if (methodId === undefined) throw invalidRequest('method', `Unknown method ${JSON.stringify(method)}.`);
     const out = new Array<number>(percentiles.length);
     for (let i = 0; i < percentiles.length; i++) {
       const p = percentiles[i];

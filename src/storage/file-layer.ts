@@ -1,0 +1,123 @@
+// Every file operation storage makes goes through a FileLayer, so tests can
+// swap in a double that simulates a power cut (test/helpers/power-cut-fs.ts:
+// only fdatasync'ed bytes and fsync'ed directory entries survive) or injects
+// ENOSPC/EIO. This is the seam SQLite's crash VFS and LevelDB's
+// FaultInjectionTestEnv put in the same place. The real layer is node:fs.
+
+import { open, mkdir, readdir, rename, unlink, type FileHandle as NodeHandle } from 'node:fs/promises';
+
+export type OpenMode =
+  /** Existing file, read only. */
+  | 'read'
+  /** Existing file, read and write (recovery truncates torn tails). */
+  | 'readwrite'
+  /** Create or truncate to empty, read and write (O_CREAT|O_TRUNC). */
+  | 'create';
+
+export interface FileHandle {
+  size(): Promise<number>;
+  /** Reads up to `into.length` bytes at `position`; returns how many were read (0 at end of file). */
+  read(into: Uint8Array, position: number): Promise<number>;
+  /**
+   * Writes `chunks` back to back starting at `position`. Either writes them all
+   * or throws; after a throw any prefix may have been written.
+   */
+  write(chunks: readonly Uint8Array[], position: number): Promise<void>;
+  /** fdatasync: the file's data and size are durable when this resolves. */
+  datasync(): Promise<void>;
+  truncate(length: number): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface FileLayer {
+  /** mkdir -p; succeeds if the directory exists. */
+  mkdir(dir: string): Promise<void>;
+  /** Names (not paths) of the entries in `dir`. */
+  readdir(dir: string): Promise<string[]>;
+  open(path: string, mode: OpenMode): Promise<FileHandle>;
+  /** Atomic replace within one directory; durable only after fsyncDir. */
+  rename(from: string, to: string): Promise<void>;
+  unlink(path: string): Promise<void>;
+  /** fsync on the directory: creations, renames and unlinks in it become durable. */
+  fsyncDir(dir: string): Promise<void>;
+}
+
+/** Linux caps one writev at IOV_MAX (1024) buffers. */
+const MAX_IOVECS = 1024;
+
+class NodeFile implements FileHandle {
+  constructor(private readonly handle: NodeHandle) {}
+
+  async size(): Promise<number> {
+    return (await this.handle.stat()).size;
+  }
+
+  async read(into: Uint8Array, position: number): Promise<number> {
+    let done = 0;
+    while (done < into.length) {
+      const { bytesRead } = await this.handle.read(into, done, into.length - done, position + done);
+      if (bytesRead === 0) break;
+      done += bytesRead;
+    }
+    return done;
+  }
+
+  async write(chunks: readonly Uint8Array[], position: number): Promise<void> {
+    // writev may write short; resume from the first unwritten byte.
+    let pending = chunks.filter((c) => c.length > 0);
+    let at = position;
+    while (pending.length > 0) {
+      const batch = pending.slice(0, MAX_IOVECS);
+      const { bytesWritten } = await this.handle.writev(batch, at);
+      if (bytesWritten === 0) throw Object.assign(new Error('writev wrote 0 bytes'), { code: 'EIO' });
+      at += bytesWritten;
+      let left = bytesWritten;
+      let i = 0;
+      while (i < pending.length && left >= pending[i].length) left -= pending[i++].length;
+      pending = pending.slice(i);
+      if (left > 0) pending[0] = pending[0].subarray(left);
+    }
+  }
+
+  datasync(): Promise<void> {
+    return this.handle.datasync();
+  }
+
+  truncate(length: number): Promise<void> {
+    return this.handle.truncate(length);
+  }
+
+  close(): Promise<void> {
+    return this.handle.close();
+  }
+}
+
+const OPEN_FLAGS: Record<OpenMode, string> = { read: 'r', readwrite: 'r+', create: 'w+' };
+
+/** The real thing: node:fs/promises. */
+export const nodeFileLayer: FileLayer = {
+  async mkdir(dir) {
+    await mkdir(dir, { recursive: true });
+  },
+  readdir(dir) {
+    return readdir(dir);
+  },
+  async open(path, mode) {
+    return new NodeFile(await open(path, OPEN_FLAGS[mode]));
+  },
+  rename(from, to) {
+    return rename(from, to);
+  },
+  unlink(path) {
+    return unlink(path);
+  },
+  async fsyncDir(dir) {
+    // Linux allows fsync on a directory opened read-only (what Redis and SQLite do).
+    const handle = await open(dir, 'r');
+    try {
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+  },
+};
