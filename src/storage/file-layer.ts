@@ -44,6 +44,8 @@ export interface FileLayer {
 
 /** Linux caps one writev at IOV_MAX (1024) buffers. */
 const MAX_IOVECS = 1024;
+/** Node refuses single reads above 2 GiB; stay well below. */
+const MAX_READ_BYTES = 256 << 20;
 
 class NodeFile implements FileHandle {
   constructor(private readonly handle: NodeHandle) {}
@@ -55,7 +57,7 @@ class NodeFile implements FileHandle {
   async read(into: Uint8Array, position: number): Promise<number> {
     let done = 0;
     while (done < into.length) {
-      const { bytesRead } = await this.handle.read(into, done, into.length - done, position + done);
+      const { bytesRead } = await this.handle.read(into, done, Math.min(into.length - done, MAX_READ_BYTES), position + done);
       if (bytesRead === 0) break;
       done += bytesRead;
     }
