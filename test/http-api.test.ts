@@ -69,7 +69,7 @@ describe('seed endpoints', () => {
   });
 
   it('keeps the sign of a -0 quantile', async () => {
-    await postJson(server.url('/add'), { poolId: 4242, poolValues: [-0] });
+    await postJson(server.url('/add'), '{"poolId": 4242, "poolValues": [-0]}'); // JSON.stringify would drop the sign
     const res = await fetch(server.url('/query'), { method: 'POST', body: '{"poolId":4242,"percentile":50,"method":"lower"}' });
     expect(await res.text()).toBe('{"quantile":-0,"count":1}');
   });

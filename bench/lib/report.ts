@@ -52,6 +52,8 @@ export interface BenchReport {
   notes: string[];
   /** Machine-readable headline numbers (targets, ratios). */
   summary: Record<string, number | string | boolean>;
+  /** Raw bench-specific measurements that are not tinybench tasks (engine-memory's readings). */
+  data?: unknown;
 }
 
 /** 1234.5 ns → "1.23 µs"; three significant digits, the unit chosen to fit. */
@@ -91,7 +93,7 @@ export function winner(tsNs: number, wasmNs: number): string {
 }
 
 /** Finds the one record of a case/engine/role; a missing one is a bug in the bench file. */
-export function pick(records: readonly TaskRecord[], where: Partial<Pick<TaskRecord, 'case' | 'engine' | 'role' | 'group' | 'task'>>): TaskRecord {
+export function pick(records: readonly TaskRecord[], where: Partial<Pick<TaskRecord, 'case' | 'engine' | 'role' | 'group' | 'task' | 'batch'>>): TaskRecord {
   const found = records.filter((r) =>
     (Object.keys(where) as (keyof typeof where)[]).every((key) => r[key] === where[key]),
   );

@@ -182,6 +182,15 @@ async function findProofOfDurability(reader: SegmentReader, from: number, badSeq
   return null;
 }
 
+async function sizeOf(files: FileLayer, path: string): Promise<number> {
+  const file = await files.open(path, 'read');
+  try {
+    return await file.size();
+  } finally {
+    await bestEffort(() => file.close());
+  }
+}
+
 async function bestEffort(action: () => Promise<unknown>): Promise<void> {
   try {
     await action();
@@ -289,7 +298,11 @@ export async function recover({ files, dataDir, engine, logger }: RecoverOptions
     const isLast = i === segmentFiles.length - 1;
     const neededEnd = isLast ? Number.POSITIVE_INFINITY : segmentFiles[i + 1].firstSeq - 1;
     if (neededEnd < expected) {
-      kept.push(seg); // every record it holds is in the snapshot or superseded: left for cleanup
+      // Every record it holds is in the snapshot or superseded: left for cleanup.
+      seg.bytes = await sizeOf(files, path).catch((err: unknown) => {
+        throw dataDirUnusable(dataDir, `open ${seg.name}`, err);
+      });
+      kept.push(seg);
       continue;
     }
     if (seg.firstSeq > expected) {

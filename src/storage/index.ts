@@ -1,0 +1,20 @@
+// Public surface of the storage layer: the durable store (WAL + snapshots +
+// recovery), the file-layer seam, and the format codecs (for tools, workers
+// and tests).
+
+export type { FsyncPolicy, PoolWriter, Awaitable } from './pool-writer.js';
+export { openDurableStore, type DurableStore, type DurableStoreOptions, type DurableStoreStats } from './durable-store.js';
+export type { RecoveryReport, StorageLogger } from './recovery.js';
+export { StorageCorruptionError, dataDirUnusable } from './errors.js';
+export { nodeFileLayer, type FileLayer, type FileHandle, type OpenMode } from './file-layer.js';
+export {
+  writeSnapshotFile,
+  writeSnapshotFileSync,
+  readSnapshotFile,
+  encodeSnapshot,
+  snapshotFileName,
+  type SnapshotBuilder,
+  type SnapshotPool,
+  type SnapshotSummary,
+} from './snapshot-format.js';
+export { segmentFileName, encodeSegmentHeader, encodeRecord, WalOp, MAX_RECORD_VALUES } from './wal-format.js';

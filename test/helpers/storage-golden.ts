@@ -1,0 +1,77 @@
+// The contents of the committed golden files (test/golden/), which pin storage
+// format v1: a WAL segment and a snapshot. `writeGoldenFiles` regenerates them
+// from these definitions with the current encoder; the golden test reads them
+// back and checks the current encoder still produces them byte for byte. Run
+//   UPDATE_GOLDEN=1 npx vitest run test/storage-golden.test.ts
+// only when deliberately introducing a new format version.
+
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { SnapshotPool } from '../../src/storage/snapshot-format.js';
+import { encodeSnapshot, snapshotFileName } from '../../src/storage/snapshot-format.js';
+import { encodeRecord, encodeSegmentHeader, segmentFileName, WalOp } from '../../src/storage/wal-format.js';
+import { sortedRun } from './storage-model.js';
+
+export const GOLDEN_DIR = new URL('../golden/', import.meta.url).pathname;
+
+export interface GoldenRecord {
+  seq: number;
+  syncedSeq: number;
+  op: WalOp;
+  poolId: number;
+  values: number[] | null;
+}
+
+export const GOLDEN_WAL_FIRST_SEQ = 1;
+
+export const GOLDEN_WAL_RECORDS: readonly GoldenRecord[] = [
+  { seq: 1, syncedSeq: 0, op: WalOp.append, poolId: 7, values: [-1.5, -0, 0, 2.25] },
+  { seq: 2, syncedSeq: 1, op: WalOp.append, poolId: Number.MAX_SAFE_INTEGER, values: [1e-310, 3] },
+  { seq: 3, syncedSeq: 1, op: WalOp.delete, poolId: 7, values: null },
+  { seq: 4, syncedSeq: 3, op: WalOp.append, poolId: 42, values: [-Number.MAX_VALUE, 1, 1] },
+];
+
+/** Pools after replaying GOLDEN_WAL_RECORDS. */
+export const GOLDEN_WAL_STATE: ReadonlyMap<number, readonly number[]> = new Map([
+  [42, [-Number.MAX_VALUE, 1, 1]],
+  [Number.MAX_SAFE_INTEGER, [1e-310, 3]],
+]);
+
+export const GOLDEN_SNAPSHOT_SEQ = 4;
+
+/** Pools as runs (pool 9007199254740991 has two runs), ascending poolId. */
+export const GOLDEN_SNAPSHOT_POOLS: readonly { poolId: number; runs: number[][] }[] = [
+  { poolId: 0, runs: [[0.1]] },
+  { poolId: 42, runs: [[-Number.MAX_VALUE, 1, 1]] },
+  { poolId: Number.MAX_SAFE_INTEGER, runs: [[5e-324, 3], [-2, 8, 8.5]] },
+];
+
+export const GOLDEN_WAL_FILE = segmentFileName(GOLDEN_WAL_FIRST_SEQ);
+export const GOLDEN_SNAPSHOT_FILE = snapshotFileName(GOLDEN_SNAPSHOT_SEQ);
+
+export function encodeGoldenWal(): Uint8Array {
+  const parts = [encodeSegmentHeader(GOLDEN_WAL_FIRST_SEQ)];
+  for (const r of GOLDEN_WAL_RECORDS) {
+    parts.push(encodeRecord({ seq: r.seq, syncedSeq: r.syncedSeq, op: r.op, poolId: r.poolId }, r.values === null ? null : sortedRun(r.values)));
+  }
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}
+
+export function goldenSnapshotPools(): SnapshotPool[] {
+  return GOLDEN_SNAPSHOT_POOLS.map((p) => ({ poolId: p.poolId, runs: p.runs.map((r) => sortedRun(r)) }));
+}
+
+export function encodeGoldenSnapshot(): Uint8Array {
+  return encodeSnapshot(GOLDEN_SNAPSHOT_SEQ, goldenSnapshotPools());
+}
+
+export function writeGoldenFiles(dir = GOLDEN_DIR): void {
+  writeFileSync(join(dir, GOLDEN_WAL_FILE), encodeGoldenWal());
+  writeFileSync(join(dir, GOLDEN_SNAPSHOT_FILE), encodeGoldenSnapshot());
+}
