@@ -530,3 +530,19 @@ describe.each(ENGINE_KINDS)('QuantileEngine contract: %s engine', (kind: EngineK
     });
   });
 });
+
+describe.each(ENGINE_KINDS)('regressions: %s engine', (kind: EngineKind) => {
+  it('the neighbour after a negative subnormal is -0, not a +0 from another run (found by fast-check)', async () => {
+    const engine = await createTestEngine(kind);
+    // Two runs, each holding a ±0; the upper neighbour of rank 1 must follow the
+    // total order (-0 before +0) whichever run its zero sits in.
+    const a = [-5e-324, 0, 0, 1, 2, 3, 4, 5, 6];
+    const b = [-5e-324, -0, 2.2e-308, 1.7e308];
+    engine.appendSortedRun(1, Float64Array.from(a) as SortedRun);
+    engine.appendSortedRun(1, Float64Array.from(b) as SortedRun); // 9 > 2 * 4: stays a separate run
+    expect(engine.stats().runs).toBe(2);
+    const got = engine.quantile(1, 12.5, 'linear'); // virtual index 1.5: ranks 1 and 2
+    expect(bitsHex(got)).toBe(bitsHex(quantileOfSorted(sortedCopy([...a, ...b]), 12.5, 'linear')));
+    expect(Object.is(got, -0)).toBe(true);
+  });
+});

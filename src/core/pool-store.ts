@@ -20,7 +20,7 @@ import type {
 import { invalidRequest, nonFiniteValue, poolNotFound } from './errors.js';
 import type { EngineKind, Kernels, QuantilePlan } from './kernels.js';
 import { isQuantileMethod, METHOD_ID, type QuantileMethod } from './methods.js';
-import { extremes, selectRank } from './select-rank.js';
+import { extremes, nextRankValue, selectRank } from './select-rank.js';
 import { allocateRun, type SortedRun } from './sorted-run.js';
 
 /** Merge runs i, i+1 while runs[i].length <= MERGE_RATIO * runs[i+1].length. */
@@ -218,7 +218,9 @@ export class PoolStore implements QuantileEngine {
     this.kernels.planQuantile(pool.count, percentile, methodId, plan);
     const a = selectRank(pool.runs, plan.lo);
     if (plan.take) return a;
-    const b = plan.hi === plan.lo ? a : selectRank(pool.runs, plan.hi);
+    let b = a;
+    if (plan.hi === plan.lo + 1) b = pool.runs.length === 1 ? pool.runs[0][plan.hi] : nextRankValue(pool.runs, plan.lo, a);
+    else if (plan.hi !== plan.lo) b = selectRank(pool.runs, plan.hi);
     return this.kernels.interpolate(a, b, plan.gamma);
   }
 

@@ -88,6 +88,31 @@ export function selectRank(runs: readonly SortedRun[], k: number): number {
   }
 }
 
+/**
+ * The value at rank k+1, given `valueK`, the value at rank k. Costs two binary
+ * searches per run instead of a second selection: the next value is another
+ * copy of valueK while the equal block lasts, else the smallest value above it.
+ * An interpolating quantile needs both neighbours, so this halves its cost.
+ */
+export function nextRankValue(runs: readonly SortedRun[], k: number, valueK: number): number {
+  let less = 0;
+  let equal = 0;
+  let negativeZeros = 0;
+  let next = Infinity;
+  for (let i = 0; i < runs.length; i++) {
+    const run = runs[i];
+    const a = lowerBound(run, valueK, 0, run.length);
+    const b = upperBound(run, valueK, a, run.length);
+    less += a;
+    equal += b - a;
+    if (valueK === 0) negativeZeros += firstNonNegativeZero(run, a, b) - a;
+    if (b < run.length && totalLess(run[b], next)) next = run[b]; // -0 before +0
+  }
+  const k1 = k + 1;
+  if (k1 < less + equal) return valueK !== 0 ? valueK : k1 - less < negativeZeros ? -0 : 0;
+  return next;
+}
+
 /** Smallest and largest value across runs in the total order. */
 export function extremes(runs: readonly SortedRun[]): { min: number; max: number } {
   let min = runs[0][0];
