@@ -214,6 +214,21 @@ describe.each(BUILDS)('WASM kernels (%s build)', (build) => {
       );
     });
 
+    test('property: windowed merges (window 1..8 values) ≡ sort(a ++ b), ties and ±0 at window edges', async () => {
+      const module = await loadWasmModule(build);
+      const small = fc.constantFrom(-0, 0, 1, -1, 5e-324, -5e-324, 2, MAX);
+      const run = fc.array(fc.oneof(small, fc.double({ noNaN: true })), { maxLength: 60 }).map((v) => sortedCopy(Float64Array.from(v)));
+      fc.assert(
+        fc.property(run, run, fc.integer({ min: 1, max: 8 }), (a, b, mergeWindow) => {
+          const windowed = instantiateWasmKernels(module, { mergeWindow });
+          const out = new Float64Array(a.length + b.length);
+          windowed.mergeInto(a, b, out);
+          expect(firstDifference(out, sortedCopy(concat(a, b)))).toBe(-1);
+        }),
+        { numRuns: 200 },
+      );
+    });
+
     test('rejects an out array of the wrong length', () => {
       const a = sortedCopy(new Float64Array([1, 2]));
       expect(() => kernels.mergeInto(a, a, new Float64Array(3))).toThrow(RangeError);
@@ -290,6 +305,17 @@ describe.each(BUILDS)('WASM kernels (%s build)', (build) => {
 // ----------------------------------------------------------- memory handling
 
 describe('WASM adapter memory (debug build)', () => {
+  test('merging two 3e6 runs keeps linear memory near the merge window, not the run size (regression: 16 B per merged value retained)', async () => {
+    const kernels = await createWasmKernels({ build: 'debug' });
+    const a = sortedCopy(DATASETS.mixed(3_000_000, rng(5)));
+    const b = sortedCopy(DATASETS.mixed(3_000_000, rng(6)));
+    const out = new Float64Array(a.length + b.length);
+    kernels.mergeInto(a, b, out);
+    expect(firstDifference(out, sortedCopy(concat(a, b)))).toBe(-1);
+    expect(kernels.memoryBytes()).toBeLessThan(40 << 20); // 4 windows of 1 MiB values = 32 MiB
+  });
+
+
   test('views survive memory growth: small, then 10^6 (forces growth), then small again', async () => {
     const kernels = await createWasmKernels({ build: 'debug' });
     const small = DATASETS.mixed(1000, rng(1));

@@ -38,6 +38,25 @@ export const WASM32_MAX_MEMORY_BYTES = 65536 * PAGE_BYTES;
 export const MIN_MEMORY_BYTES = 2 * PAGE_BYTES;
 
 /**
+ * Below this length sortInPlace uses Float64Array.prototype.sort: the call and
+ * copies cost more than the sort (bench/engine-sort.ts: 10 values 176 ns WASM vs
+ * 139 ns TS; 1e3 values 18.8 µs vs 57.9 µs). Same result, bit for bit.
+ */
+export const SMALL_SORT_LENGTH = 64;
+/**
+ * Merges stream through windows of this many values per input, so linear
+ * memory stays near 4 × 8 × MERGE_WINDOW bytes however large the runs: wasm
+ * memory never shrinks, and merging whole runs kept 16 B per merged value
+ * (10.8 B per stored value at 1e7, bench/engine-memory.ts).
+ */
+export const MERGE_WINDOW = 1 << 20;
+/**
+ * Sorts needing more linear memory than this run on a throwaway instance whose
+ * memory is freed afterwards, for the same reason.
+ */
+export const PERSISTENT_SORT_BYTES = 64 << 20;
+
+/**
  * Warm-up sort length and rounds. V8 runs fresh wasm in its baseline tier and
  * tiers a function up only after it has used its budget, on a background
  * thread; cold radix sort ran 2× slower (docs/performance).
@@ -50,6 +69,8 @@ export interface WasmKernelOptions {
   build?: WasmBuild;
   /** Upper bound on the instance's linear memory in bytes. Default and maximum 4 GiB (wasm32). */
   maxMemoryBytes?: number;
+  /** Values per input window when merging (tests use tiny windows). Default MERGE_WINDOW. */
+  mergeWindow?: number;
 }
 
 export interface WasmKernels extends Kernels {
@@ -74,9 +95,101 @@ export async function createWasmKernels(opts: WasmKernelOptions = {}): Promise<W
  */
 export function instantiateWasmKernels(module: WasmModule, opts: WasmKernelOptions = {}): WasmKernels {
   const maxMemoryBytes = readMaxMemoryBytes(opts);
+  const main = bindInstance(module, maxMemoryBytes);
+  const { wasm, planSlot } = main;
+  const window = opts.mergeWindow ?? MERGE_WINDOW;
+  if (!Number.isSafeInteger(window) || window < 1) throw invalidOption('mergeWindow', 'a positive integer', window);
+
+  function sortInPlace(values: Float64Array): SortedRun {
+    const n = values.length;
+    if (n < SMALL_SORT_LENGTH) return trustSorted(values.sort());
+    const needed = main.dataStart + n * 16;
+    if (needed <= Math.max(PERSISTENT_SORT_BYTES, main.memoryBytes())) return main.sort(values);
+    return bindInstance(module, maxMemoryBytes).sort(values); // memory dropped with the instance
+  }
+
+  function mergeInto(a: SortedRun, b: SortedRun, out: Float64Array): SortedRun {
+    const na = a.length;
+    const nb = b.length;
+    if (out.length !== na + nb) {
+      throw new RangeError(`mergeInto: out.length ${out.length} must equal a.length + b.length = ${na + nb}`);
+    }
+    let i = 0;
+    let j = 0;
+    let k = 0;
+    while (i < na && j < nb) {
+      // Take a window of each input and cut both at the smaller window end x:
+      // everything <= x on both sides merges now; whatever remains is > x.
+      const ea = Math.min(na, i + window);
+      const eb = Math.min(nb, j + window);
+      const lastA = a[ea - 1];
+      const lastB = b[eb - 1];
+      let ca = ea;
+      let cb = eb;
+      if (totalLess(lastA, lastB)) cb = upperBoundTotal(b, lastA, j, eb);
+      else ca = upperBoundTotal(a, lastB, i, ea);
+      main.merge(a, i, ca, b, j, cb, out, k);
+      k += ca - i + (cb - j);
+      i = ca;
+      j = cb;
+    }
+    if (i < na) out.set(a.subarray(i), k);
+    else if (j < nb) out.set(b.subarray(j), k);
+    return trustSorted(out);
+  }
+
+  function planQuantile(n: number, percentile: number, methodId: number, plan: QuantilePlan): void {
+    // A non-integer (or out-of-i32) id would be truncated by the i32 parameter;
+    // the TS twin rejects it, so reject it before it crosses.
+    if ((methodId | 0) !== methodId || wasm.planQuantile(n, percentile, methodId, planSlot) === PLAN_UNKNOWN_METHOD) {
+      throw new RangeError(`unknown quantile method id ${methodId}`);
+    }
+    const view = main.heapView();
+    const at = planSlot / 8;
+    plan.lo = view[at];
+    plan.hi = view[at + 1];
+    plan.gamma = view[at + 2];
+    plan.take = view[at + 3] !== 0;
+  }
+
+  const kernels: WasmKernels = {
+    kind: 'wasm',
+    sortInPlace,
+    mergeInto,
+    planQuantile,
+    interpolate: wasm.lerp,
+    memoryBytes: main.memoryBytes,
+  };
+  warmUp(kernels, Math.min(WARMUP_LENGTH, Math.floor((maxMemoryBytes - main.dataStart) / 16)));
+  return kernels;
+}
+
+/** First index in [lo, hi) whose value is after x in the total order. */
+function upperBoundTotal(run: Float64Array, x: number, lo: number, hi: number): number {
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (totalLess(x, run[mid])) hi = mid;
+    else lo = mid + 1;
+  }
+  return lo;
+}
+
+interface BoundInstance {
+  wasm: ReturnType<typeof instantiatePoolqModule>;
+  planSlot: number;
+  dataStart: number;
+  heapView(): Float64Array;
+  memoryBytes(): number;
+  /** Sorts `values` in place through this instance's memory. */
+  sort(values: Float64Array): SortedRun;
+  /** Merges a[ia, ea) and b[ib, eb) into out at `at`. */
+  merge(a: Float64Array, ia: number, ea: number, b: Float64Array, ib: number, eb: number, out: Float64Array, at: number): void;
+}
+
+/** One instance and the layout of its memory; every address lives here. */
+function bindInstance(module: WasmModule, maxMemoryBytes: number): BoundInstance {
   const wasm = instantiatePoolqModule(module);
   const memory = wasm.memory;
-
   const planSlot = align16(wasm.heapBase() >>> 0);
   const histogram = planSlot + 32;
   const dataStart = align16(histogram + (wasm.sortHistogramBytes() >>> 0));
@@ -110,62 +223,38 @@ export function instantiateWasmKernels(module: WasmModule, opts: WasmKernelOptio
     if (previous < 0) throw wasmMemoryExhausted(end, maxMemoryBytes);
   }
 
-  function sortInPlace(values: Float64Array): SortedRun {
-    const n = values.length;
-    if (n < 2) return trustSorted(values);
-    const bytes = n * 8;
-    const data = dataStart;
-    const scratch = dataStart + bytes;
-    reserve(scratch + bytes);
-    const view = heapView();
-    view.set(values, data / 8);
-    const sorted = wasm.sortF64(data, n, scratch, histogram) >>> 0;
-    values.set(view.subarray(sorted / 8, sorted / 8 + n));
-    return trustSorted(values);
-  }
-
-  function mergeInto(a: SortedRun, b: SortedRun, out: Float64Array): SortedRun {
-    const na = a.length;
-    const nb = b.length;
-    if (out.length !== na + nb) {
-      throw new RangeError(`mergeInto: out.length ${out.length} must equal a.length + b.length = ${na + nb}`);
-    }
-    const pa = dataStart;
-    const pb = pa + na * 8;
-    const po = pb + nb * 8;
-    reserve(po + (na + nb) * 8);
-    const view = heapView();
-    view.set(a, pa / 8);
-    view.set(b, pb / 8);
-    wasm.mergeF64(pa, na, pb, nb, po);
-    out.set(view.subarray(po / 8, po / 8 + na + nb));
-    return trustSorted(out);
-  }
-
-  function planQuantile(n: number, percentile: number, methodId: number, plan: QuantilePlan): void {
-    // A non-integer (or out-of-i32) id would be truncated by the i32 parameter;
-    // the TS twin rejects it, so reject it before it crosses.
-    if ((methodId | 0) !== methodId || wasm.planQuantile(n, percentile, methodId, planSlot) === PLAN_UNKNOWN_METHOD) {
-      throw new RangeError(`unknown quantile method id ${methodId}`);
-    }
-    const view = heapView();
-    const at = planSlot / 8;
-    plan.lo = view[at];
-    plan.hi = view[at + 1];
-    plan.gamma = view[at + 2];
-    plan.take = view[at + 3] !== 0;
-  }
-
-  const kernels: WasmKernels = {
-    kind: 'wasm',
-    sortInPlace,
-    mergeInto,
-    planQuantile,
-    interpolate: wasm.lerp,
+  return {
+    wasm,
+    planSlot,
+    dataStart,
+    heapView,
     memoryBytes: () => memory.buffer.byteLength,
+    sort(values: Float64Array): SortedRun {
+      const n = values.length;
+      const bytes = n * 8;
+      const data = dataStart;
+      const scratch = dataStart + bytes;
+      reserve(scratch + bytes);
+      const view = heapView();
+      view.set(values, data / 8);
+      const sorted = wasm.sortF64(data, n, scratch, histogram) >>> 0;
+      values.set(view.subarray(sorted / 8, sorted / 8 + n));
+      return trustSorted(values);
+    },
+    merge(a, ia, ea, b, ib, eb, out, at) {
+      const na = ea - ia;
+      const nb = eb - ib;
+      const pa = dataStart;
+      const pb = pa + na * 8;
+      const po = pb + nb * 8;
+      reserve(po + (na + nb) * 8);
+      const view = heapView();
+      view.set(a.subarray(ia, ea), pa / 8);
+      view.set(b.subarray(ib, eb), pb / 8);
+      wasm.mergeF64(pa, na, pb, nb, po);
+      out.set(view.subarray(po / 8, po / 8 + na + nb), at);
+    },
   };
-  warmUp(kernels, Math.min(WARMUP_LENGTH, Math.floor((maxMemoryBytes - dataStart) / 16)));
-  return kernels;
 }
 
 function readMaxMemoryBytes(opts: WasmKernelOptions): number {
