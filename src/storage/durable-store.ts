@@ -12,9 +12,10 @@
 //     `appendfsync always`). Reads only ever see durable data.
 //   - `interval`: the change is applied and answered at submit time; the batch is
 //     written on the next event-loop turn and fdatasync'ed every fsyncIntervalMs.
-//   - `never`: like interval, but fdatasync only to bound the records held for
-//     re-writing (below), at log rotation and at close.
-// Records written but not yet fdatasync'ed stay in memory until they are.
+//   - `never`: like interval, but no periodic fdatasync.
+// Records written but not yet fdatasync'ed stay in memory until they are (to be
+// re-written after an error), so interval/never also fdatasync when those reach
+// half of maxPendingBytes, at log rotation and at close.
 //
 // Errors (durability.md: "never trust a retried fsync"). If a write or an
 // fdatasync fails, the segment is abandoned: a new segment starts at the first
@@ -24,7 +25,9 @@
 // back to its last durable offset and keeps it, since no fsync failed. The
 // store retries once at once; if that fails too it is 'degraded':
 //   - `always`: the waiting changes are rejected with 'unavailable' (never
-//     applied) and their sequence numbers reused;
+//     applied), their sequence numbers are reused, and an empty segment
+//     starting at them is made durable so that whatever of them reached the
+//     disk is superseded;
 //   - `interval`/`never`: the changes were applied already, so they stay queued
 //     and are retried after retryBackoffMs.
 // While degraded, new changes are refused with 'unavailable' until the backoff
@@ -126,7 +129,7 @@ export interface DurableStoreGauges {
 }
 
 export interface DurableStore extends PoolWriter {
-  /** Writes a snapshot of the state as of now (or later) and deletes what it covers. */
+  /** Writes a snapshot of the state as of now (or later) and deletes what it covers; nothing if nothing changed since the last. */
   snapshotNow(): Promise<void>;
   /** Stops taking changes, writes and syncs what is queued, takes a final snapshot, closes files. */
   close(): Promise<void>;
@@ -284,6 +287,7 @@ class DurableStoreImpl implements DurableStore {
   private autoSnapshotNotBefore = 0;
 
   private readonly timers: NodeJS.Timeout[] = [];
+  private retryTimer: NodeJS.Timeout | null = null;
   private readonly startedAt = Date.now();
 
   constructor(options: DurableStoreOptions, tuning: Tuning, files: FileLayer, recovered: RecoveredState) {
@@ -469,16 +473,34 @@ class DurableStoreImpl implements DurableStore {
 
   /** Runs the flusher on the next event-loop turn, so one turn's changes share a write. */
   private kick(): void {
-    if (this.flushing !== null || this.flushScheduled) return;
+    if (this.flushing !== null || this.flushScheduled || this.lifecycle === 'closed') return;
     this.flushScheduled = true;
     setImmediate(() => {
       this.flushScheduled = false;
-      const run = this.flushLoop().finally(() => {
-        this.flushing = null;
-        if (this.hasWork() && !this.inBackoff()) this.kick();
-      });
+      const run = this.flushLoop()
+        .catch((err: unknown) => {
+          // flushLoop handles I/O errors itself; this is a bug, but never an unhandled rejection.
+          this.logger.error({ err: describeIoError(err) }, 'wal: flusher failed');
+        })
+        .finally(() => {
+          this.flushing = null;
+          if (!this.hasWork()) return;
+          if (this.inBackoff()) this.scheduleRetry();
+          else this.kick();
+        });
       this.flushing = run;
     });
+  }
+
+  /** Kicks the flusher once the backoff has passed (timers may fire early by Date.now()'s clock: re-check). */
+  private scheduleRetry(): void {
+    if (this.retryTimer !== null) return;
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = null;
+      if (this.inBackoff()) this.scheduleRetry();
+      else this.kick();
+    }, Math.max(1, this.retryAt - Date.now()));
+    this.retryTimer.unref();
   }
 
   private async flushLoop(): Promise<void> {
@@ -673,6 +695,13 @@ class DurableStoreImpl implements DurableStore {
         await bestEffort(() => seg.file.close());
       }
     }
+    if (this.policy !== 'always' && (this.segment === null || this.segment.poisoned)) {
+      // interval/never apply before logging, so a snapshot may already hold
+      // records the log never synced; the fresh segment need not repeat them.
+      let covered = 0;
+      while (covered < this.queue.length && this.queue[covered].seq <= this.lastSnapshotSeq) this.pendingBytes -= this.queue[covered++].bytes;
+      if (covered > 0) this.queue = this.queue.slice(covered);
+    }
 
     if (this.consecutiveFailures < 2) return; // one immediate retry (in a new segment if poisoned)
     this.consecutiveFailures = 0;
@@ -692,11 +721,20 @@ class DurableStoreImpl implements DurableStore {
       this.nextSeq = this.durableSeq + 1;
       const error = unavailable(`storage write failed (${this.lastError}); the change was not applied.`);
       for (const r of refused) r.waiter!.reject(error);
+      // Their bytes may still sit in a segment whose fdatasync failed. An empty
+      // durable segment starting at durableSeq + 1 supersedes them for good;
+      // if even that fails, the next successful write does it (until then a
+      // crash could bring them back: their outcome is unknown, as after any
+      // failed fsync).
+      if (this.segment === null || this.segment.poisoned) {
+        try {
+          this.segment = await this.createSegment(this.nextSeq);
+        } catch {
+          // still poisoned; retried with the next write
+        }
+      }
     }
-    if (this.queue.length > 0) {
-      const timer = setTimeout(() => this.kick(), this.retryBackoffMs);
-      timer.unref();
-    }
+    if (this.queue.length > 0) this.scheduleRetry();
   }
 
   // ---- snapshots ---------------------------------------------------------------
@@ -827,6 +865,8 @@ class DurableStoreImpl implements DurableStore {
   private async shutdown(): Promise<void> {
     this.lifecycle = 'closing';
     for (const timer of this.timers) clearInterval(timer);
+    if (this.retryTimer !== null) clearTimeout(this.retryTimer);
+    this.retryTimer = null;
     this.retryAt = 0; // one last attempt, whatever the backoff says
     this.syncRequested = true;
     await this.drain();

@@ -21,6 +21,7 @@
 //    in the page cache), and the directory fsync'ed if anything was removed.
 
 import type { QuantileEngine } from '../core/engine.js';
+import { PoolqError } from '../core/errors.js';
 import { allocateRun, type SortedRun } from '../core/sorted-run.js';
 import { bytesOf, crc32cOf, maskCrc } from './binary.js';
 import { dataDirUnusable, StorageCorruptionError } from './errors.js';
@@ -379,7 +380,9 @@ export async function recover({ files, dataDir, engine, logger }: RecoverOptions
         if (isLast) await file.datasync();
       }
     } catch (err) {
-      if (err instanceof StorageCorruptionError) throw err;
+      // Corruption, and an engine refusing a replayed change (e.g. the WASM
+      // engine out of memory), are reported as they are; the rest is I/O.
+      if (err instanceof PoolqError) throw err;
       throw dataDirUnusable(dataDir, `read or repair ${seg.name}`, err);
     } finally {
       await bestEffort(() => file.close());

@@ -5,8 +5,11 @@
 // power: each file holds its synced bytes plus, at random, nothing / a prefix /
 // a prefix then zeros / a prefix then garbage / random 4 KiB pages of what was
 // written after the sync, and a file whose creation or rename was not followed
-// by a directory fsync is gone (or back under its old name). `processKill()`
-// is the SIGKILL view: the page cache survives, everything written is there.
+// by a directory fsync is gone (or back under its old name) — or, as a
+// journaling file system may have committed some of them, a prefix of those
+// directory operations survives, or (ALICE's reordering) any subset of them.
+// `processKill()` is the SIGKILL view: the page cache survives, everything
+// written is there.
 //
 // After either, this instance is dead: every pending and future operation
 // hangs forever, so the store that used it can never acknowledge anything
@@ -52,6 +55,12 @@ export interface Fault {
 export type TailMode = 'drop' | 'all' | 'prefix' | 'prefix-zeros' | 'prefix-garbage' | 'pages';
 export const TAIL_MODES: readonly TailMode[] = ['drop', 'all', 'prefix', 'prefix-zeros', 'prefix-garbage', 'pages'];
 
+/** Which directory operations since the last directory fsync survive a power cut. */
+export type DirMode = 'none' | 'prefix' | 'subset';
+export const DIR_MODES: readonly DirMode[] = ['none', 'prefix', 'subset'];
+
+type DirOp = { kind: 'link'; name: string; inode: Inode } | { kind: 'unlink'; name: string } | { kind: 'rename'; from: string; to: string; inode: Inode };
+
 /** Deterministic PRNG (mulberry32) so a failing seed replays. */
 export function seededRandom(seed: number): () => number {
   let s = seed >>> 0;
@@ -72,7 +81,7 @@ class Inode {
   /** Bytes as of the last fdatasync. */
   durable: Uint8Array;
 
-  constructor(data = new Uint8Array(0), durable = new Uint8Array(0)) {
+  constructor(data: Uint8Array = new Uint8Array(0), durable: Uint8Array = new Uint8Array(0)) {
     this.data = data;
     this.durable = durable;
   }
@@ -81,7 +90,11 @@ class Inode {
 interface Dir {
   live: Map<string, Inode>;
   durable: Map<string, Inode>;
+  /** Entry changes since the last directory fsync, in order. */
+  pending: DirOp[];
 }
+
+const newDir = (): Dir => ({ live: new Map(), durable: new Map(), pending: [] });
 
 function errno(code: string, op: string, path: string): Error {
   return Object.assign(new Error(`${code}: simulated failure, ${op} '${path}'`), { code });
@@ -196,7 +209,7 @@ export class PowerCutFs implements FileLayer {
         chain.push(d);
         if (d === dirname(d)) break;
       }
-      for (const d of chain) if (!this.dirs.has(d)) this.dirs.set(d, { live: new Map(), durable: new Map() });
+      for (const d of chain) if (!this.dirs.has(d)) this.dirs.set(d, newDir());
     });
   }
 
@@ -212,6 +225,7 @@ export class PowerCutFs implements FileLayer {
         if (inode === undefined) {
           inode = new Inode();
           dir.live.set(basename(path), inode);
+          dir.pending.push({ kind: 'link', name: basename(path), inode });
         } else {
           inode.data = new Uint8Array(0);
         }
@@ -230,6 +244,7 @@ export class PowerCutFs implements FileLayer {
       if (inode === undefined) throw errno('ENOENT', 'rename', from);
       dir.live.delete(basename(from));
       dir.live.set(basename(to), inode);
+      dir.pending.push({ kind: 'rename', from: basename(from), to: basename(to), inode });
     });
   }
 
@@ -237,6 +252,7 @@ export class PowerCutFs implements FileLayer {
     return this.perform({ op: 'unlink', path }, () => {
       const dir = this.requireDir(dirname(path), 'unlink');
       if (!dir.live.delete(basename(path))) throw errno('ENOENT', 'unlink', path);
+      dir.pending.push({ kind: 'unlink', name: basename(path) });
     });
   }
 
@@ -244,6 +260,7 @@ export class PowerCutFs implements FileLayer {
     return this.perform({ op: 'fsyncDir', path: dir }, () => {
       const d = this.requireDir(dir, 'fsync');
       d.durable = new Map(d.live);
+      d.pending = [];
     });
   }
 
@@ -328,15 +345,17 @@ export class PowerCutFs implements FileLayer {
   /**
    * The disk after a power cut (this instance dies): synced bytes plus a random
    * remnant of the unsynced tail per file; directory entries as of the last
-   * directory fsync. `mode` forces one tail treatment for every file.
+   * directory fsync, plus per `dirMode` some of the operations after it.
+   * `mode` forces one tail treatment for every file; both default to random.
    */
-  powerCut(random: () => number, mode?: TailMode): PowerCutFs {
+  powerCut(random: () => number, mode?: TailMode, dirMode?: DirMode): PowerCutFs {
     this.deadFlag = true;
     const next = new PowerCutFs();
     const made = new Map<Inode, Inode>();
     for (const [path, dir] of this.dirs) {
-      const copy: Dir = { live: new Map(), durable: new Map() };
-      for (const [name, inode] of dir.durable) {
+      const copy = newDir();
+      const entries = survivingEntries(dir, random, dirMode ?? DIR_MODES[Math.floor(random() * DIR_MODES.length)]);
+      for (const [name, inode] of entries) {
         let survivor = made.get(inode);
         if (survivor === undefined) {
           const bytes = survivingBytes(inode, random, mode ?? TAIL_MODES[Math.floor(random() * TAIL_MODES.length)]);
@@ -356,20 +375,19 @@ export class PowerCutFs implements FileLayer {
     this.deadFlag = true;
     const next = new PowerCutFs();
     const made = new Map<Inode, Inode>();
+    const copyOf = (inode: Inode) => {
+      let survivor = made.get(inode);
+      if (survivor === undefined) {
+        survivor = new Inode(inode.data.slice(), inode.durable.slice());
+        made.set(inode, survivor);
+      }
+      return survivor;
+    };
     for (const [path, dir] of this.dirs) {
-      const copy: Dir = { live: new Map(), durable: new Map() };
-      for (const [name, inode] of dir.live) {
-        let survivor = made.get(inode);
-        if (survivor === undefined) {
-          survivor = new Inode(inode.data.slice(), inode.durable.slice());
-          made.set(inode, survivor);
-        }
-        copy.live.set(name, survivor);
-      }
-      for (const [name, inode] of dir.durable) {
-        const survivor = made.get(inode);
-        if (survivor !== undefined) copy.durable.set(name, survivor);
-      }
+      const copy = newDir();
+      for (const [name, inode] of dir.live) copy.live.set(name, copyOf(inode));
+      for (const [name, inode] of dir.durable) copy.durable.set(name, copyOf(inode));
+      copy.pending = dir.pending.map((op) => ('inode' in op ? { ...op, inode: copyOf(op.inode) } : { ...op }));
       next.dirs.set(path, copy);
     }
     return next;
@@ -396,7 +414,7 @@ export class PowerCutFs implements FileLayer {
   writeBytes(path: string, bytes: Uint8Array): void {
     let dir = this.dirs.get(dirname(path));
     if (dir === undefined) {
-      dir = { live: new Map(), durable: new Map() };
+      dir = newDir();
       this.dirs.set(dirname(path), dir);
     }
     let inode = dir.live.get(basename(path));
@@ -422,6 +440,23 @@ export class PowerCutFs implements FileLayer {
     if (d === undefined) throw errno(this.isFile(dir) ? 'ENOTDIR' : 'ENOENT', op, dir);
     return d;
   }
+}
+
+/** A directory's entries after the power cut: as of its last fsync, plus some later operations. */
+function survivingEntries(dir: Dir, random: () => number, mode: DirMode): Map<string, Inode> {
+  const entries = new Map(dir.durable);
+  let ops: DirOp[] = [];
+  if (mode === 'prefix') ops = dir.pending.slice(0, Math.floor(random() * (dir.pending.length + 1)));
+  else if (mode === 'subset') ops = dir.pending.filter(() => random() < 0.5);
+  for (const op of ops) {
+    if (op.kind === 'link') entries.set(op.name, op.inode);
+    else if (op.kind === 'unlink') entries.delete(op.name);
+    else if (entries.get(op.from) === op.inode) {
+      entries.delete(op.from);
+      entries.set(op.to, op.inode);
+    }
+  }
+  return entries;
 }
 
 /** What one file holds after the power cut. */
