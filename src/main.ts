@@ -8,6 +8,7 @@ import { createLogger } from './logger.js';
 import { Metrics } from './http/metrics.js';
 import { PoolqServer } from './http/server.js';
 import { loadNativeUws } from './http/uws-loader.js';
+import { lockDataDir } from './storage/data-dir-lock.js';
 import { openDurableStore } from './storage/durable-store.js';
 import { startWorkerPool } from './workers/worker-pool.js';
 
@@ -42,6 +43,13 @@ async function main(): Promise<void> {
 
   let shuttingDown = false;
   const started = performance.now();
+  let lock;
+  try {
+    lock = lockDataDir(config.dataDir);
+  } catch (err) {
+    logger.fatal({ err, dataDir: config.dataDir }, 'cannot use the data directory; refusing to start');
+    process.exit(1);
+  }
   const store = await openDurableStore({
     dataDir: config.dataDir,
     fsync: config.fsync,
@@ -69,6 +77,7 @@ async function main(): Promise<void> {
     await server.drain(config.shutdownGraceMs);
     await engine.whenMergesSettled();
     await store.close();
+    lock.release();
     await offload?.close();
     server.close();
     logger.info('poolq stopped cleanly');
