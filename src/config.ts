@@ -33,6 +33,8 @@ export interface Config {
   /** Seconds to wait for in-flight requests at shutdown. */
   shutdownGraceMs: number;
   logLevel: string;
+  /** When set, data endpoints require `Authorization: Bearer <token>`. */
+  authToken: string | null;
 }
 
 interface Setting {
@@ -59,6 +61,7 @@ export const SETTINGS = {
   slowRequestMs: { flag: 'slow-request-ms', env: 'SLOW_REQUEST_MS', default: '250', help: 'log requests slower than this' },
   shutdownGraceMs: { flag: 'shutdown-grace-ms', env: 'SHUTDOWN_GRACE_MS', default: '10000', help: 'wait this long for in-flight requests at shutdown' },
   logLevel: { flag: 'log-level', env: 'LOG_LEVEL', default: 'info', help: 'pino level: fatal, error, warn, info, debug' },
+  authToken: { flag: 'auth-token', env: 'AUTH_TOKEN', default: '', help: 'require Authorization: Bearer <token> on data endpoints (empty: off)' },
 } as const satisfies Record<string, Setting>;
 
 const SIZE_UNITS: Record<string, number> = { b: 1, kb: 1e3, kib: 1024, mb: 1e6, mib: 1024 ** 2, gb: 1e9, gib: 1024 ** 3 };
@@ -68,6 +71,11 @@ export class ConfigError extends Error {
     super(`--${setting.flag} / ${setting.env} must be ${expectation} (got ${JSON.stringify(value)})`);
     this.name = 'ConfigError';
   }
+}
+
+/** The configuration as it may be logged: secrets replaced. */
+export function redactedConfig(config: Config): Record<string, unknown> {
+  return { ...config, authToken: config.authToken === null ? null : '(set)' };
 }
 
 export function parseSize(text: string): number | null {
@@ -121,5 +129,6 @@ export function loadConfig(argv: readonly string[] = process.argv.slice(2), env:
     slowRequestMs: integerIn(S.slowRequestMs, raw(S.slowRequestMs), 0, 3_600_000),
     shutdownGraceMs: integerIn(S.shutdownGraceMs, raw(S.shutdownGraceMs), 0, 3_600_000),
     logLevel: oneOf(S.logLevel, raw(S.logLevel), ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const),
+    authToken: raw(S.authToken) === '' ? null : raw(S.authToken),
   };
 }

@@ -2,7 +2,7 @@
 // recovery → ready; SIGTERM/SIGINT drain requests, flush the log, snapshot and
 // exit 0. Usage: node dist/src/main.js [--port 8000] [--data-dir ./data] ...
 
-import { loadConfig, ConfigError, SETTINGS } from './config.js';
+import { loadConfig, redactedConfig, SETTINGS } from './config.js';
 import { createEngine } from './core/create-engine.js';
 import { createLogger } from './logger.js';
 import { Metrics } from './http/metrics.js';
@@ -39,7 +39,7 @@ async function main(): Promise<void> {
 
   const server = new PoolqServer({ uws, config, engine, metrics, logger, offload });
   const port = await server.listen();
-  logger.info({ config: { ...config, port }, uws: packageName, node: process.version }, 'poolq listening; recovering data');
+  logger.info({ config: { ...redactedConfig(config), port }, uws: packageName, node: process.version }, 'poolq listening; recovering data');
 
   let shuttingDown = false;
   const started = performance.now();

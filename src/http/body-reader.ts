@@ -5,6 +5,7 @@
 // and stop as soon as the count passes the limit, never buffering the excess.
 
 import type { HttpResponse } from '@trufflesuite/uws-js-unofficial';
+import type { BodyBufferPool } from './body-buffers.js';
 
 export type BodyResult =
   | { ok: true; body: Buffer }
@@ -14,7 +15,8 @@ const INITIAL_CHUNKED_CAPACITY = 16 * 1024;
 
 /**
  * Reads the body of `res`. `contentLength` is the raw header ('' when absent).
- * Bodies of `sharedFromBytes` or more are read into a SharedArrayBuffer.
+ * Bodies of `sharedFromBytes` or more are read into a SharedArrayBuffer from
+ * `sharedBuffers`; hand it back with `sharedBuffers.give(body.buffer)` when done.
  * Calls `done` exactly once unless the request is aborted first.
  */
 export function readBody(
@@ -22,6 +24,7 @@ export function readBody(
   contentLength: string,
   maxBytes: number,
   sharedFromBytes: number,
+  sharedBuffers: BodyBufferPool,
   done: (result: BodyResult) => void,
 ): void {
   let expected = -1;
@@ -32,8 +35,9 @@ export function readBody(
     if (expected === 0) return done({ ok: true, body: Buffer.alloc(0) });
   }
   // Bodies a worker will parse go on shared memory, so it reads them in place.
+  // They come from a pool of recycled buffers; the caller gives them back.
   const allocate = (size: number): Buffer =>
-    size >= sharedFromBytes ? Buffer.from(new SharedArrayBuffer(size)) : Buffer.allocUnsafe(size);
+    size >= sharedFromBytes ? Buffer.from(sharedBuffers.take(size), 0, size) : Buffer.allocUnsafe(size);
   let buffer = allocate(expected >= 0 ? expected : INITIAL_CHUNKED_CAPACITY);
   let length = 0;
   let finished = false;
@@ -48,6 +52,7 @@ export function readBody(
     if (needed > buffer.length) {
       const grown = allocate(Math.min(maxBytes, Math.max(needed, buffer.length * 2)));
       buffer.copy(grown, 0, 0, length);
+      sharedBuffers.give(buffer.buffer);
       buffer = grown;
     }
     buffer.set(bytes, length);

@@ -19,6 +19,7 @@ const poolIdParam = {
 
 const ERRORS = {
   '400': errorResponse('Malformed request: invalid_json or invalid_request (with `field`).'),
+  '401': errorResponse('unauthorized: the server runs with --auth-token and the bearer token is missing or wrong.'),
   '413': errorResponse('payload_too_large: the body exceeds --max-body.'),
   '503': errorResponse('unavailable: recovering, shutting down, or storage cannot accept writes.'),
 };
@@ -34,6 +35,8 @@ export function buildOpenApiDocument(): object {
         'Appends are acknowledged only once durable (default --fsync=always).',
     },
     servers: [{ url: '/' }],
+    // Only enforced when the server runs with --auth-token; operations endpoints override it with [].
+    security: [{ bearer: [] }, {}],
     paths: {
       '/add': {
         post: {
@@ -143,34 +146,37 @@ export function buildOpenApiDocument(): object {
         },
       },
       '/healthz': {
-        get: { summary: 'Liveness: 200 while the process serves', operationId: 'healthz', responses: { '200': { description: 'Alive.' } } },
+        get: { summary: 'Liveness: 200 while the process serves', operationId: 'healthz', security: [], responses: { '200': { description: 'Alive.' } } },
       },
       '/readyz': {
         get: {
           summary: 'Readiness: 200 once recovery finished, 503 before and while shutting down',
-          operationId: 'readyz',
+          operationId: 'readyz', security: [],
           responses: { '200': { description: 'Ready.' }, '503': ERRORS['503'] },
         },
       },
       '/metrics': {
         get: {
           summary: 'Prometheus metrics',
-          operationId: 'metrics',
+          operationId: 'metrics', security: [],
           responses: { '200': { description: 'Prometheus text exposition format.', content: { 'text/plain': { schema: { type: 'string' } } } } },
         },
       },
       '/openapi.json': {
-        get: { summary: 'This document', operationId: 'openapi', responses: { '200': { description: 'OpenAPI 3.1 document.' } } },
+        get: { summary: 'This document', operationId: 'openapi', security: [], responses: { '200': { description: 'OpenAPI 3.1 document.' } } },
       },
       '/docs': {
         get: {
           summary: 'Interactive documentation rendering /openapi.json',
-          operationId: 'docs',
+          operationId: 'docs', security: [],
           responses: { '200': { description: 'HTML page.', content: { 'text/html': { schema: { type: 'string' } } } } },
         },
       },
     },
     components: {
+      securitySchemes: {
+        bearer: { type: 'http', scheme: 'bearer', description: 'Required on data endpoints when the server runs with --auth-token.' },
+      },
       schemas: {
         PoolId: { type: 'integer', minimum: 0, maximum: Number.MAX_SAFE_INTEGER, examples: [123456] },
         Method: { type: 'string', enum: [...QUANTILE_METHODS], default: 'linear', description: 'numpy.percentile method.' },

@@ -3,6 +3,7 @@
 // (it is invalid after return), attach onAborted (Exchange) before any async
 // step, and write every reply corked (Exchange.send).
 
+import { timingSafeEqual } from 'node:crypto';
 import type { HttpRequest, HttpResponse, TemplatedApp, us_listen_socket } from '@trufflesuite/uws-js-unofficial';
 import type { Logger } from 'pino';
 import type { Config } from '../config.js';
@@ -10,6 +11,7 @@ import type { QuantileEngine } from '../core/engine.js';
 import { PoolqError, unavailable } from '../core/errors.js';
 import type { PoolWriter } from '../storage/pool-writer.js';
 import type { Offload } from '../workers/offload.js';
+import { BodyBufferPool } from './body-buffers.js';
 import { readBody } from './body-reader.js';
 import { loadDocsAssets, type DocsAssets } from './docs-page.js';
 import { Exchange, jsonNumber, type ExchangeHooks } from './exchange.js';
@@ -54,9 +56,12 @@ export class PoolqServer implements ExchangeHooks {
   private drained: (() => void) | null = null;
   private readonly openApiJson: string;
   private docs: DocsAssets | null = null;
+  private readonly bodyBuffers = new BodyBufferPool();
+  private readonly expectedAuthorization: Buffer | null;
 
   constructor(private readonly deps: ServerDeps) {
     this.app = deps.uws.App();
+    this.expectedAuthorization = deps.config.authToken === null ? null : Buffer.from(`Bearer ${deps.config.authToken}`);
     this.openApiJson = JSON.stringify(buildOpenApiDocument());
     this.routes();
   }
@@ -143,16 +148,17 @@ export class PoolqServer implements ExchangeHooks {
 
     app.get('/pools', (res, req) => {
       const query = req.getQuery();
-      this.sync(res, 'GET /pools', (ex) => this.listPools(ex, query));
+      this.sync(res, req, 'GET /pools', (ex) => this.listPools(ex, query));
     });
     app.get('/pools/:poolId', (res, req) => {
       const id = req.getParameter(0);
-      this.sync(res, 'GET /pools/{poolId}', (ex) => this.poolSummary(ex, id));
+      this.sync(res, req, 'GET /pools/{poolId}', (ex) => this.poolSummary(ex, id));
     });
     app.del('/pools/:poolId', (res, req) => {
       const id = req.getParameter(0);
+      const authorized = this.authorized(req);
       const ex = this.begin(res, 'DELETE /pools/{poolId}');
-      this.guard(ex, true, () => {
+      this.guard(ex, authorized, true, () => {
         const poolId = parsePoolIdText(id);
         ex.settle(this.writer!.deletePool(poolId), (existed) => {
           if (existed) ex.sendEmpty(NO_CONTENT);
@@ -163,7 +169,7 @@ export class PoolqServer implements ExchangeHooks {
     app.get('/pools/:poolId/quantiles', (res, req) => {
       const id = req.getParameter(0);
       const query = req.getQuery();
-      this.sync(res, 'GET /pools/{poolId}/quantiles', (ex) => this.poolQuantiles(ex, id, query));
+      this.sync(res, req, 'GET /pools/{poolId}/quantiles', (ex) => this.poolQuantiles(ex, id, query));
     });
     app.post('/pools/:poolId/values', (res, req) => {
       const id = req.getParameter(0);
@@ -239,8 +245,25 @@ export class PoolqServer implements ExchangeHooks {
     return this.docs;
   }
 
-  /** Rejects work that needs recovered data (or a writer) with 503; returns false then. */
-  private admit(ex: Exchange, writes: boolean): boolean {
+  /** Whether the request carries the configured bearer token (always true without --auth-token). */
+  private authorized(req: HttpRequest): boolean {
+    const expected = this.expectedAuthorization;
+    if (expected === null) return true;
+    const given = Buffer.from(req.getHeader('authorization'));
+    return given.length === expected.length && timingSafeEqual(given, expected);
+  }
+
+  /**
+   * Rejects unauthenticated requests (401) and work that needs recovered data
+   * (or a writer) with 503; returns false then.
+   */
+  private admit(ex: Exchange, authorized: boolean, writes: boolean): boolean {
+    if (!authorized) {
+      ex.sendError(new PoolqError('unauthorized', 'This endpoint needs the header Authorization: Bearer <token> (--auth-token).'), {
+        'www-authenticate': 'Bearer',
+      });
+      return false;
+    }
     if (this.state === 'ready' && (!writes || this.writer !== null)) return true;
     const close = this.state === 'stopping';
     ex.sendError(
@@ -251,8 +274,8 @@ export class PoolqServer implements ExchangeHooks {
     return false;
   }
 
-  private guard(ex: Exchange, writes: boolean, work: () => void): void {
-    if (!this.admit(ex, writes)) return;
+  private guard(ex: Exchange, authorized: boolean, writes: boolean, work: () => void): void {
+    if (!this.admit(ex, authorized, writes)) return;
     try {
       work();
     } catch (err) {
@@ -260,9 +283,10 @@ export class PoolqServer implements ExchangeHooks {
     }
   }
 
-  private sync(res: HttpResponse, route: string, work: (ex: Exchange) => void): void {
+  private sync(res: HttpResponse, req: HttpRequest, route: string, work: (ex: Exchange) => void): void {
+    const authorized = this.authorized(req);
     const ex = this.begin(res, route);
-    this.guard(ex, false, () => work(ex));
+    this.guard(ex, authorized, false, () => work(ex));
   }
 
   private withBody(
@@ -273,11 +297,12 @@ export class PoolqServer implements ExchangeHooks {
     handle: (ex: Exchange, body: Buffer) => void,
   ): void {
     const contentLength = req.getHeader('content-length');
+    const authorized = this.authorized(req);
     const ex = this.begin(res, route);
-    if (!this.admit(ex, writes)) return;
+    if (!this.admit(ex, authorized, writes)) return;
     const max = this.deps.config.maxBodyBytes;
     const shared = this.deps.offload !== null ? this.deps.config.offloadParseBytes : Infinity;
-    readBody(res, contentLength, max, shared, (result) => {
+    readBody(res, contentLength, max, shared, this.bodyBuffers, (result) => {
       if (!result.ok) {
         // We did not read the body, so the connection cannot be reused: close it.
         const err =
@@ -300,7 +325,9 @@ export class PoolqServer implements ExchangeHooks {
   private add(ex: Exchange, body: Buffer): void {
     const offload = this.deps.offload;
     if (offload !== null && body.length >= this.deps.config.offloadParseBytes) {
-      ex.settle(offload.parseAddBody(body), (request) => this.appendParsed(ex, request, false));
+      const parsed = offload.parseAddBody(body);
+      void parsed.finally(() => this.bodyBuffers.give(body.buffer)).catch(() => {});
+      ex.settle(parsed, (request) => this.appendParsed(ex, request, false));
       return;
     }
     this.appendParsed(ex, parseAddRequest(parseJson(body)), false);
