@@ -172,8 +172,12 @@ export async function run(args: BenchArgs): Promise<BenchReport> {
   notes.push(
     'Δ = after building the pool and collecting garbage, minus after creating the engine; "peak rss" is getrusage maxrss minus that baseline (the transient cost of merges).',
     'Runs of ≥ 32 Ki values live on SharedArrayBuffers (allocateRun): Node 20 counts them in arrayBuffers (not external); WASM linear memory shows in external (not arrayBuffers). Both are in rss.',
-    'With MALLOC_MMAP_THRESHOLD_ fixed, freed run buffers go back to the OS, so the gap between the default rows and those rows is memory glibc keeps after merges, not memory the pool uses.',
   );
+  if (envs.length > 1) {
+    notes.push(
+      'With MALLOC_MMAP_THRESHOLD_ fixed, freed run buffers go back to the OS, so the gap between the default rows and those rows is memory glibc keeps after merges, not memory the pool uses.',
+    );
+  }
 
   return {
     bench: 'memory',

@@ -7,6 +7,12 @@
 // The copies the WASM adapter makes are timed on their own ("adapter copies")
 // so the kernel's share can be read off. Small merges rotate through many
 // input pairs so the branch predictor cannot learn one merge's pattern.
+//
+// PoolStore.mergeNow merges into a fresh allocateRun(a + b) every time, and
+// first writes to fresh pages were slow on this machine (≈ 3.3 ms per MB of
+// page faults, more than the merge itself), so each case is also timed the
+// way the engine runs it ("fresh out"), with the allocation and first touch
+// alone as a third task ("alloc+touch").
 
 import type { Kernels } from '../src/core/kernels.js';
 import { allocateRun, trustSorted, type SortedRun } from '../src/core/sorted-run.js';
@@ -81,6 +87,32 @@ export async function run(args: BenchArgs): Promise<BenchReport> {
           },
         }),
       ),
+      ...engines.map(
+        (kernels): TaskSpec => ({
+          name: `${kernels.kind} mergeInto fresh out [${c.label}]`,
+          case: c.label,
+          engine: kernels.kind,
+          role: 'kernel',
+          batch,
+          fn: () => {
+            for (let i = 0; i < batch; i++) {
+              const pair = pairs[next];
+              next = next + 1 === pairs.length ? 0 : next + 1;
+              kernels.mergeInto(pair.a, pair.b, c.shared ? allocateRun(2 * c.n) : new Float64Array(2 * c.n));
+            }
+          },
+        }),
+      ),
+      {
+        name: `alloc+touch [${c.label}]`,
+        case: c.label,
+        engine: null,
+        role: 'alloc',
+        batch,
+        fn: () => {
+          for (let i = 0; i < batch; i++) (c.shared ? allocateRun(2 * c.n) : new Float64Array(2 * c.n)).fill(1);
+        },
+      },
       {
         name: `adapter copies [${c.label}]`,
         case: c.label,
@@ -105,8 +137,11 @@ export async function run(args: BenchArgs): Promise<BenchReport> {
   const rows: TableRow[] = [];
   const summary: Record<string, number | string> = {};
   for (const c of cases) {
-    const wasm = pick(records, { case: c.label, engine: 'wasm' });
-    const ts = pick(records, { case: c.label, engine: 'ts' });
+    const wasm = pick(records, { task: `wasm mergeInto [${c.label}]` });
+    const ts = pick(records, { task: `ts mergeInto [${c.label}]` });
+    const wasmFresh = pick(records, { task: `wasm mergeInto fresh out [${c.label}]` });
+    const tsFresh = pick(records, { task: `ts mergeInto fresh out [${c.label}]` });
+    const alloc = pick(records, { case: c.label, role: 'alloc' });
     const copies = pick(records, { case: c.label, role: 'copy' });
     const harness = pick(records, { case: c.label, role: 'harness', batch: 1 });
     rows.push({
@@ -120,6 +155,9 @@ export async function run(args: BenchArgs): Promise<BenchReport> {
       'ts p99': formatNs(ts.p99Ns),
       'adapter copies': formatNs(copies.meanNs),
       'wasm minus copies': formatNs(wasm.meanNs - copies.meanNs),
+      'wasm fresh out': formatNs(wasmFresh.meanNs),
+      'ts fresh out': formatNs(tsFresh.meanNs),
+      'alloc+touch': formatNs(alloc.meanNs),
       'wasm ns/value': Math.round((wasm.meanNs / (2 * c.n)) * 100) / 100,
       'ts ns/value': Math.round((ts.meanNs / (2 * c.n)) * 100) / 100,
       harness: formatNs(harness.meanNs),
@@ -127,6 +165,8 @@ export async function run(args: BenchArgs): Promise<BenchReport> {
     summary[`ts/wasm ${c.label}`] = ratio(ts.meanNs, wasm.meanNs);
     summary[`wasm ms ${c.label}`] = wasm.meanNs / 1e6;
     summary[`ts ms ${c.label}`] = ts.meanNs / 1e6;
+    summary[`wasm fresh out ms ${c.label}`] = wasmFresh.meanNs / 1e6;
+    summary[`ts fresh out ms ${c.label}`] = tsFresh.meanNs / 1e6;
   }
 
   return {
@@ -138,6 +178,7 @@ export async function run(args: BenchArgs): Promise<BenchReport> {
     tables: [{ title: 'Mean per merge (p99 of single merges where calls/sample = 1). ts/wasm > 1: WASM faster.', rows }],
     notes: [
       'WASM includes the adapter copying both runs into linear memory and the result out; "adapter copies" repeats exactly those copies in JS, so "wasm minus copies" approximates the merge loop alone.',
+      '"fresh out" merges into a new allocateRun(2n) per call, as PoolStore.mergeNow does; "alloc+touch" is that allocation plus one write pass alone. glibc keeps freed blocks below its (adaptive, ≤ 32 MiB) mmap threshold and hands them back warm, so a steady stream of same-size merges can look cheaper than one-off big ones (see engine-append\'s cascade row).',
       '"harness" is an empty timed call in the same Bench (per sample, not subtracted).',
       'Both engines were checked to produce identical output (Object.is per element) before timing.',
     ],

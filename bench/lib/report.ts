@@ -6,7 +6,7 @@
 import type { EngineKind } from '../../src/core/kernels.js';
 
 /** What a timed task measures; only `kernel` rows are engine-against-engine. */
-export type TaskRole = 'kernel' | 'copy' | 'harness';
+export type TaskRole = 'kernel' | 'copy' | 'alloc' | 'harness';
 
 /** One tinybench task, with its latency converted to nanoseconds per call. */
 export interface TaskRecord {
