@@ -58,6 +58,7 @@ async function main(): Promise<void> {
     logger,
     snapshotIntervalMs: config.snapshotIntervalMs,
     snapshotWalBytes: config.snapshotWalBytes,
+    buildSnapshot: offload?.buildSnapshot,
   }).catch((err: unknown) => {
     logger.fatal({ err }, 'recovery failed; refusing to start');
     process.exit(1);

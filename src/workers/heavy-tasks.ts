@@ -1,16 +1,18 @@
-// The piscina worker module: sorting large batches, merging large runs and
-// parsing large bodies off the event loop. It exports a promise of its handler
-// (piscina supports this) so the kernels — the WASM module compiled once on the
-// main thread — are instantiated once per worker, not per task.
+// The piscina worker module: sorting large batches, merging large runs, parsing
+// large bodies and writing snapshots off the event loop. It exports a promise of
+// its handler (piscina supports this) so the kernels — the WASM module compiled
+// once on the main thread — are instantiated once per worker, not per task.
 
+import { writeFileSync } from 'node:fs';
 import { workerData } from 'node:worker_threads';
-import { PoolqError } from '../core/errors.js';
+import { nonFiniteValue, PoolqError } from '../core/errors.js';
 import type { Kernels } from '../core/kernels.js';
 import { allocateRun, trustSorted } from '../core/sorted-run.js';
 import { createTsKernels } from '../core/ts-kernels.js';
 import { instantiateWasmKernels } from '../core/wasm-kernels.js';
 import { parseAddRequest, parseJson } from '../http/validate.js';
-import type { HeavyTask, MergeResult, ParseAddResult, SortResult, TaskRejection, WorkerInit } from './tasks.js';
+import { writeSnapshotFileSync } from '../storage/snapshot-format.js';
+import type { HeavyTask, MergeResult, ParseAddResult, SnapshotResult, SortResult, TaskRejection, WorkerInit } from './tasks.js';
 
 function rejection(err: unknown): TaskRejection {
   if (err instanceof PoolqError && (err.code === 'invalid_json' || err.code === 'invalid_request')) {
@@ -19,27 +21,30 @@ function rejection(err: unknown): TaskRejection {
   throw err;
 }
 
+function ioFailure(err: unknown): SnapshotResult {
+  const errno = err instanceof Error ? (err as NodeJS.ErrnoException).code : undefined;
+  return { ok: false, message: err instanceof Error ? err.message : String(err), errno };
+}
+
 function createKernels(init: WorkerInit): Kernels {
   if (init.engine === 'wasm' && init.wasmModule !== null) return instantiateWasmKernels(init.wasmModule);
   return createTsKernels();
 }
 
 function handlerFor(kernels: Kernels) {
-  return (task: HeavyTask): SortResult | MergeResult | ParseAddResult => {
+  return (task: HeavyTask): SortResult | MergeResult | ParseAddResult | SnapshotResult => {
     switch (task.op) {
       case 'sort': {
         const values = task.values;
         for (let i = 0; i < values.length; i++) {
           const v = values[i];
-          if (v - v !== 0) {
-            return { ok: false, code: 'invalid_request', message: `poolValues[${i}] must be a finite number, got ${v}.`, field: `poolValues[${i}]` };
-          }
+          if (v - v !== 0) return rejection(nonFiniteValue(i, v)); // the engine's own error, as inline
         }
         return { ok: true, values: kernels.sortInPlace(values) };
       }
       case 'merge': {
         const out = allocateRun(task.a.length + task.b.length);
-        // Fault injection (tests): the worker thread dies with the merge half done.
+        // Fault injection (tests): the worker thread dies mid-task, its output allocated but not yet written.
         if (task.crashMidway === true) process.exit(70);
         return { ok: true, merged: kernels.mergeInto(trustSorted(task.a), trustSorted(task.b), out) };
       }
@@ -49,6 +54,19 @@ function handlerFor(kernels: Kernels) {
           return { ok: true, poolId, values };
         } catch (err) {
           return rejection(err);
+        }
+      }
+      case 'snapshot': {
+        // Blocking writes and fdatasync are the point here: this thread has
+        // nothing else to do. The store renames the file and fsyncs the directory.
+        if (task.crashMidway === true) {
+          writeFileSync(task.path, new Uint8Array(4096)); // fault injection (tests): a torn temp file
+          process.exit(70);
+        }
+        try {
+          return { ok: true, summary: writeSnapshotFileSync(task.path, task.seq, task.pools) };
+        } catch (err) {
+          return ioFailure(err);
         }
       }
     }

@@ -1,9 +1,15 @@
 // Messages between the main thread and heavy-tasks workers. Large arrays travel
-// on SharedArrayBuffers (allocateRun) or as transferred ArrayBuffers — never
-// copied. Validation failures come back as data, because an Error thrown in a
-// worker reaches the main thread without its class or fields.
+// on SharedArrayBuffers (allocateRun puts every run of 32Ki values or more on
+// one; large request bodies are read into one), so the worker works on the very
+// memory the main thread holds: nothing big is copied, and nothing is
+// transferred away, which is what lets the main thread redo a task inline when
+// its worker dies. Small arrays are copied by structured clone (cheap at that
+// size). Failures the caller must see (bad input, an I/O error) come back as
+// data, because an Error thrown in a worker reaches the main thread without its
+// class or fields (`code`).
 
 import type { EngineKind } from '../core/kernels.js';
+import type { SnapshotPool, SnapshotSummary } from '../storage/snapshot-format.js';
 
 export interface WorkerInit {
   engine: EngineKind;
@@ -14,10 +20,13 @@ export interface WorkerInit {
 export type HeavyTask =
   | { op: 'sort'; values: Float64Array }
   | { op: 'merge'; a: Float64Array; b: Float64Array; crashMidway?: boolean }
-  | { op: 'parseAdd'; body: Uint8Array };
+  | { op: 'parseAdd'; body: Uint8Array }
+  | { op: 'snapshot'; path: string; seq: number; pools: readonly SnapshotPool[]; crashMidway?: boolean };
 
 export type TaskRejection = { ok: false; code: 'invalid_json' | 'invalid_request'; message: string; field?: string };
 
 export type SortResult = { ok: true; values: Float64Array } | TaskRejection;
 export type MergeResult = { ok: true; merged: Float64Array };
 export type ParseAddResult = { ok: true; poolId: number; values: Float64Array } | TaskRejection;
+/** An I/O failure keeps its errno code (ENOSPC, EIO…) so the store's logs and 503s name it. */
+export type SnapshotResult = { ok: true; summary: SnapshotSummary } | { ok: false; message: string; errno?: string };
