@@ -287,6 +287,33 @@ describe('malformed requests', () => {
   });
 });
 
+describe('large bodies (parsed and sorted on a worker from 1 MiB / 65 536 values)', () => {
+  const bigValues = Array.from({ length: 200_000 }, (_, i) => (i * 7919) % 200_000);
+
+  it('appends a 200 000-value body through /add and /pools/{id}/values with exact results', async () => {
+    expect(await postJson(server.url('/add'), { poolId: 880, poolValues: bigValues })).toEqual({ status: 200, json: 'Inserted' });
+    const res = await fetch(server.url('/pools/881/values'), { method: 'POST', body: JSON.stringify(bigValues) });
+    expect(res.status).toBe(201);
+    expect(await res.json()).toEqual({ status: 'inserted', count: 200_000 });
+    for (const id of [880, 881]) {
+      const q = await postJson(server.url('/query'), { poolId: id, percentiles: [0, 50, 100], method: 'lower' });
+      expect(q.json).toEqual({ quantiles: [0, 99_999, 199_999], count: 200_000 });
+    }
+  });
+
+  it('names the bad element of a large body, like the inline path', async () => {
+    const bad = bigValues.slice();
+    (bad as unknown[])[123_456] = 'x';
+    const r = await postJson(server.url('/add'), { poolId: 882, poolValues: bad });
+    expect(r.status).toBe(400);
+    expect(r.json.field).toBe('poolValues[123456]');
+    const res = await fetch(server.url('/pools/882/values'), { method: 'POST', body: JSON.stringify(bad) });
+    expect(res.status).toBe(400);
+    expect((await res.json()).field).toBe('body[123456]');
+    expect((await get('/pools/882')).status).toBe(404);
+  });
+});
+
 describe('connections', () => {
   const pipelined = (body: string, path = '/add') =>
     `POST ${path} HTTP/1.1\r\nHost: x\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;

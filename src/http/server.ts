@@ -174,8 +174,9 @@ export class PoolqServer implements ExchangeHooks {
     app.post('/pools/:poolId/values', (res, req) => {
       const id = req.getParameter(0);
       this.withBody(res, req, 'POST /pools/{poolId}/values', true, (ex, body) => {
-        const values = checkValues(parseJson(body), 'body');
-        this.appendParsed(ex, { poolId: parsePoolIdText(id), values }, true);
+        const poolId = parsePoolIdText(id);
+        const values = this.parseLarge(body, (offload) => offload.parseValuesBody(body), () => checkValues(parseJson(body), 'body'));
+        ex.settle(values, (parsed) => this.appendParsed(ex, { poolId, values: parsed }, true));
       });
     });
 
@@ -323,14 +324,21 @@ export class PoolqServer implements ExchangeHooks {
   // ---- handlers --------------------------------------------------------
 
   private add(ex: Exchange, body: Buffer): void {
+    const request = this.parseLarge(body, (offload) => offload.parseAddBody(body), () => parseAddRequest(parseJson(body)));
+    ex.settle(request, (parsed) => this.appendParsed(ex, parsed, false));
+  }
+
+  /**
+   * Parses a body inline, or on a worker when it is large (JSON.parse of 1e6
+   * numbers holds a thread ~100 ms). The body's recycled shared buffer is
+   * handed back once the worker is done with it.
+   */
+  private parseLarge<T>(body: Buffer, onWorker: (offload: Offload) => Promise<T>, inline: () => T): T | Promise<T> {
     const offload = this.deps.offload;
-    if (offload !== null && body.length >= this.deps.config.offloadParseBytes) {
-      const parsed = offload.parseAddBody(body);
-      void parsed.finally(() => this.bodyBuffers.give(body.buffer)).catch(() => {});
-      ex.settle(parsed, (request) => this.appendParsed(ex, request, false));
-      return;
-    }
-    this.appendParsed(ex, parseAddRequest(parseJson(body)), false);
+    if (offload === null || body.length < this.deps.config.offloadParseBytes) return inline();
+    const parsed = onWorker(offload);
+    void parsed.finally(() => this.bodyBuffers.give(body.buffer)).catch(() => {});
+    return parsed;
   }
 
   /** Sorts (on a worker when large), logs and applies an append, then replies. */

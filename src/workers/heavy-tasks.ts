@@ -10,9 +10,9 @@ import type { Kernels } from '../core/kernels.js';
 import { allocateRun, trustSorted } from '../core/sorted-run.js';
 import { createTsKernels } from '../core/ts-kernels.js';
 import { instantiateWasmKernels } from '../core/wasm-kernels.js';
-import { parseAddRequest, parseJson } from '../http/validate.js';
+import { checkValues, parseAddRequest, parseJson } from '../http/validate.js';
 import { writeSnapshotFileSync } from '../storage/snapshot-format.js';
-import type { HeavyTask, MergeResult, ParseAddResult, SnapshotResult, SortResult, TaskRejection, WorkerInit } from './tasks.js';
+import type { HeavyTask, MergeResult, ParseAddResult, ParseValuesResult, SnapshotResult, SortResult, TaskRejection, WorkerInit } from './tasks.js';
 
 function rejection(err: unknown): TaskRejection {
   if (err instanceof PoolqError && (err.code === 'invalid_json' || err.code === 'invalid_request')) {
@@ -47,6 +47,13 @@ function handlerFor(kernels: Kernels) {
         // Fault injection (tests): the worker thread dies mid-task, its output allocated but not yet written.
         if (task.crashMidway === true) process.exit(70);
         return { ok: true, merged: kernels.mergeInto(trustSorted(task.a), trustSorted(task.b), out) };
+      }
+      case 'parseValues': {
+        try {
+          return { ok: true, values: checkValues(parseJson(Buffer.from(task.body.buffer, task.body.byteOffset, task.body.byteLength)), 'body') };
+        } catch (err) {
+          return rejection(err);
+        }
       }
       case 'parseAdd': {
         try {

@@ -16,6 +16,8 @@ export interface Offload {
   sortBatch(values: Float64Array): Promise<SortedRun>;
   /** JSON.parse + validation of a large /add body on a worker (a body on a SharedArrayBuffer is not copied). */
   parseAddBody(body: Buffer): Promise<AddRequest>;
+  /** JSON.parse + validation of a large POST /pools/{id}/values body (an array) on a worker. */
+  parseValuesBody(body: Buffer): Promise<Float64Array>;
   /** Merges two runs on a worker (engine.setMergeOffloader). */
   merge: MergeOffloader;
   /** Writes a snapshot file on a worker (openDurableStore's `buildSnapshot`); rejects if that fails. */

@@ -21,12 +21,14 @@ export type HeavyTask =
   | { op: 'sort'; values: Float64Array }
   | { op: 'merge'; a: Float64Array; b: Float64Array; crashMidway?: boolean }
   | { op: 'parseAdd'; body: Uint8Array }
+  | { op: 'parseValues'; body: Uint8Array }
   | { op: 'snapshot'; path: string; seq: number; pools: readonly SnapshotPool[]; crashMidway?: boolean };
 
 export type TaskRejection = { ok: false; code: 'invalid_json' | 'invalid_request'; message: string; field?: string };
 
 export type SortResult = { ok: true; values: Float64Array } | TaskRejection;
 export type MergeResult = { ok: true; merged: Float64Array };
+export type ParseValuesResult = { ok: true; values: Float64Array } | TaskRejection;
 export type ParseAddResult = { ok: true; poolId: number; values: Float64Array } | TaskRejection;
 /** An I/O failure keeps its errno code (ENOSPC, EIO…) so the store's logs and 503s name it. */
 export type SnapshotResult = { ok: true; summary: SnapshotSummary } | { ok: false; message: string; errno?: string };

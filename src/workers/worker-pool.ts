@@ -19,11 +19,11 @@ import type { QuantileEngine } from '../core/engine.js';
 import type { EngineKind } from '../core/kernels.js';
 import { trustSorted, type SortedRun } from '../core/sorted-run.js';
 import { loadWasmModule } from '../core/wasm-kernels.js';
-import { parseAddRequest, parseJson, type AddRequest } from '../http/validate.js';
+import { checkValues, parseAddRequest, parseJson, type AddRequest } from '../http/validate.js';
 import { nodeFileLayer } from '../storage/file-layer.js';
 import { writeSnapshotFile, type SnapshotBuilder, type SnapshotPool, type SnapshotSummary } from '../storage/snapshot-format.js';
 import type { Offload } from './offload.js';
-import type { HeavyTask, MergeResult, ParseAddResult, SnapshotResult, SortResult, TaskRejection, WorkerInit } from './tasks.js';
+import type { HeavyTask, MergeResult, ParseAddResult, ParseValuesResult, SnapshotResult, SortResult, TaskRejection, WorkerInit } from './tasks.js';
 
 /** Linux nice increment for worker threads (via piscina's optional @napi-rs/nice). */
 const WORKER_NICE = 10;
@@ -140,6 +140,19 @@ export class WorkerPool implements Offload {
     }
     if (!result.ok) throw fromRejection(result);
     return { poolId: result.poolId, values: result.values };
+  }
+
+  /** Like parseAddBody, for a body that is just the array of values (POST /pools/{id}/values). */
+  async parseValuesBody(body: Buffer): Promise<Float64Array> {
+    const bytes = new Uint8Array(body.buffer, body.byteOffset, body.byteLength);
+    let result: ParseValuesResult;
+    try {
+      result = await this.run<ParseValuesResult>({ op: 'parseValues', body: bytes });
+    } catch {
+      return checkValues(parseJson(body), 'body');
+    }
+    if (!result.ok) throw fromRejection(result);
+    return result.values;
   }
 
   merge = async (a: SortedRun, b: SortedRun): Promise<SortedRun> => {
