@@ -10,6 +10,7 @@
 // lost group-commit batches, torn records at kill time and replay bugs.
 
 import { describe, expect, it } from 'vitest';
+import { seededRandom } from './helpers/random.js';
 import { startServer, tempDataDir, type ServerProcess } from './helpers/server-process.js';
 
 const KILLS = 20;
@@ -21,16 +22,6 @@ interface Attempt {
   acked: boolean;
 }
 
-function seededRandom(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 async function appendLoop(server: ServerProcess, nextId: () => number, attempts: Attempt[], stop: { now: boolean }, random: () => number) {
   while (!stop.now) {

@@ -57,14 +57,5 @@ export function describeF64(x: number): string {
 
 // --- deterministic test data ---
 
-/** mulberry32: a seeded PRNG in [0, 1), so generated inputs are the same on every run. */
-export function seededRandom(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+// Re-exported so existing imports keep working; the PRNG lives in random.ts.
+export { seededRandom } from './random.js';

@@ -61,17 +61,8 @@ export const DIR_MODES: readonly DirMode[] = ['none', 'prefix', 'subset'];
 
 type DirOp = { kind: 'link'; name: string; inode: Inode } | { kind: 'unlink'; name: string } | { kind: 'rename'; from: string; to: string; inode: Inode };
 
-/** Deterministic PRNG (mulberry32) so a failing seed replays. */
-export function seededRandom(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+// Re-exported so existing imports keep working; the PRNG lives in random.ts.
+export { seededRandom } from './random.js';
 
 let nextInodeId = 1;
 
