@@ -7,7 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
-import { processCpuSeconds, spawnTracked } from './http-procs.js';
+import { pinned, processCpuSeconds, spawnTracked } from './http-procs.js';
 
 export type Mode = 'add' | 'query' | 'mix' | 'echo-add' | 'echo-query' | 'get';
 
@@ -45,14 +45,19 @@ export interface LoadOptions {
   durationS: number;
   connections: number;
   threads: number;
+  /** CPU to pin the load generator to (wrk only), or null. */
+  cpu?: number | null;
 }
 
 // ---- request bodies (same distributions as bench/wrk/poolq.lua) -------------
 
+// as in poolq.lua: values drawn from a table of random floats made once
+const VALUE_STRINGS = Array.from({ length: 65536 }, () => (Math.random() * 1e6).toFixed(3));
+
 export function addBody(shape: BodyShape): string {
   let values = '';
   for (let i = 0; i < shape.values; i++) {
-    values += (i === 0 ? '' : ',') + (Math.random() * 1e6).toFixed(3);
+    values += (i === 0 ? '' : ',') + VALUE_STRINGS[(Math.random() * 65536) | 0];
   }
   return `{"poolId":${Math.floor(Math.random() * shape.pools)},"poolValues":[${values}]}`;
 }
@@ -123,7 +128,7 @@ export async function runWrk(wrk: string, script: string, opts: LoadOptions): Pr
     String(opts.shape.values),
     String(opts.shape.queryPct),
   ];
-  const child = spawnTracked(wrk, args);
+  const child = spawnTracked(...pinned(opts.cpu ?? null, wrk, args));
   let stdout = '';
   let stderr = '';
   child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));

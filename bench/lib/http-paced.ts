@@ -23,6 +23,8 @@ export interface PacedOptions {
   /** Requests per second to offer. */
   rate: number;
   durationMs: number;
+  /** Paced run before the measured one, same rate and connections, not recorded. */
+  warmupMs?: number;
   connections: number;
   /** Returns the next raw HTTP/1.1 request (a full request with headers and body). */
   nextRequest: () => string | Buffer;
@@ -50,7 +52,10 @@ export interface PacedResult {
   queued: number;
   /** Largest lag of the sender behind the schedule, µs (client saturation). */
   maxSendLagUs: number;
+  /** Non-2xx responses, warm-up included. */
   non2xx: number;
+  /** The first few non-2xx responses (head and body), for the report. */
+  non2xxSamples: string[];
   socketErrors: number;
   /** Requests not answered when the run ended (abandoned). */
   unanswered: number;
@@ -62,22 +67,46 @@ interface Pending {
   intended: number;
 }
 
+// One read buffer for every connection: onread callbacks run synchronously and
+// each copies what it needs into its connection's accumulator.
+const READ_BUFFER = Buffer.allocUnsafe(64 * 1024);
+const CR = 13;
+const LF = 10;
+const CONTENT_LENGTH = Buffer.from('content-length:');
+
+function lower(b: number): number {
+  return b >= 65 && b <= 90 ? b | 0x20 : b;
+}
+
 class Conn {
   socket: Socket;
   busy = false;
   broken = false;
   intended = 0;
   writtenAt = 0;
-  private buf: Buffer | null = null;
+  /** Bytes received and not yet consumed (normally one small response). */
+  private acc = Buffer.allocUnsafe(16 * 1024);
+  private accLen = 0;
 
   constructor(
     host: string,
     port: number,
-    private readonly onResponse: (conn: Conn, status: number) => void,
+    private readonly onResponse: (conn: Conn, status: number, raw: Buffer, len: number) => void,
     private readonly onError: (conn: Conn, err: Error) => void,
   ) {
-    this.socket = connect({ host, port, noDelay: true });
-    this.socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    // onread: reads land in READ_BUFFER, no Buffer per chunk (less garbage, fewer GC pauses in the client)
+    this.socket = connect({
+      host,
+      port,
+      noDelay: true,
+      onread: {
+        buffer: READ_BUFFER,
+        callback: (n: number) => {
+          this.onBytes(n);
+          return true;
+        },
+      },
+    });
     this.socket.on('error', (err) => this.onError(this, err));
     this.socket.on('close', () => {
       if (this.busy) this.onError(this, new Error('connection closed with a request in flight'));
@@ -98,30 +127,68 @@ class Conn {
     this.socket.write(req);
   }
 
-  private onData(chunk: Buffer): void {
-    this.buf = this.buf === null ? chunk : Buffer.concat([this.buf, chunk]);
-    for (;;) {
-      const buf = this.buf;
-      if (buf === null) return;
-      const headEnd = buf.indexOf('\r\n\r\n');
-      if (headEnd < 0) return;
-      const head = buf.toString('latin1', 0, headEnd);
-      const status = Number(head.slice(9, 12));
-      let total: number;
-      const cl = /\r\ncontent-length:\s*(\d+)/i.exec(head);
-      if (cl !== null) {
-        total = headEnd + 4 + Number(cl[1]);
-      } else if (/\r\ntransfer-encoding:\s*chunked/i.test(head)) {
-        const end = buf.indexOf('\r\n0\r\n\r\n', headEnd + 2);
-        if (end < 0) return;
-        total = end + 7;
-      } else {
-        total = headEnd + 4; // no body (204, 304)
-      }
-      if (buf.length < total) return;
-      this.buf = buf.length > total ? buf.subarray(total) : null;
-      this.onResponse(this, status);
+  /** n bytes arrived in READ_BUFFER. */
+  private onBytes(n: number): void {
+    if (this.accLen + n > this.acc.length) {
+      const grown = Buffer.allocUnsafe(Math.max(this.acc.length * 2, this.accLen + n));
+      this.acc.copy(grown, 0, 0, this.accLen);
+      this.acc = grown;
     }
+    READ_BUFFER.copy(this.acc, this.accLen, 0, n);
+    this.accLen += n;
+    for (;;) {
+      const total = this.completeLength();
+      if (total < 0) return;
+      const status = (this.acc[9] - 48) * 100 + (this.acc[10] - 48) * 10 + (this.acc[11] - 48);
+      this.onResponse(this, status, this.acc, total);
+      if (this.accLen > total) this.acc.copyWithin(0, total, this.accLen);
+      this.accLen -= total;
+      if (this.accLen === 0) return;
+    }
+  }
+
+  /** Length of the complete response at the start of acc, or -1 while it is incomplete. */
+  private completeLength(): number {
+    const a = this.acc;
+    const len = this.accLen;
+    let contentLength = -1;
+    // walk the header lines: "HTTP/1.1 200 OK\r\nname: value\r\n...\r\n\r\n"
+    let i = 0;
+    while (i + 1 < len) {
+      if (a[i] === CR && a[i + 1] === LF) {
+        const line = i + 2;
+        if (line + 1 < len && a[line] === CR && a[line + 1] === LF) {
+          const headEnd = line + 2;
+          if (contentLength >= 0) return headEnd + contentLength <= len ? headEnd + contentLength : -1;
+          return this.slowLength(headEnd);
+        }
+        if (line + CONTENT_LENGTH.length < len && lower(a[line]) === 0x63 /* c */) {
+          let k = 0;
+          while (k < CONTENT_LENGTH.length && lower(a[line + k]) === CONTENT_LENGTH[k]) k++;
+          if (k === CONTENT_LENGTH.length) {
+            let j = line + k;
+            while (j < len && a[j] === 32) j++;
+            let v = 0;
+            while (j < len && a[j] >= 48 && a[j] <= 57) v = v * 10 + (a[j++] - 48);
+            contentLength = v;
+          }
+        }
+        i = line;
+      } else {
+        i++;
+      }
+    }
+    return -1;
+  }
+
+  /** Responses without content-length (chunked, or no body): rare here, so strings are fine. */
+  private slowLength(headEnd: number): number {
+    const head = this.acc.toString('latin1', 0, headEnd);
+    if (/\r\ntransfer-encoding:\s*chunked/i.test(head)) {
+      const end = this.acc.subarray(0, this.accLen).indexOf('\r\n0\r\n\r\n', headEnd - 2);
+      return end < 0 ? -1 : end + 7;
+    }
+    return headEnd; // no body (204, 304)
   }
 }
 
@@ -134,16 +201,21 @@ function percentile(sorted: Float64Array, p: number): number {
 /** Runs one paced load and returns its latency distribution. */
 export async function runPaced(opts: PacedOptions): Promise<PacedResult> {
   const host = opts.host ?? '127.0.0.1';
-  const total = Math.max(1, Math.round((opts.rate * opts.durationMs) / 1000));
+  const warmupMs = opts.warmupMs ?? 0;
+  const measured = Math.max(1, Math.round((opts.rate * opts.durationMs) / 1000));
+  const total = measured + Math.round((opts.rate * warmupMs) / 1000);
   const intervalMs = 1000 / opts.rate;
   const timeoutMs = opts.timeoutMs ?? 5000;
-  const latency = new Float64Array(total);
-  const service = new Float64Array(total);
+  const latency = new Float64Array(measured);
+  const service = new Float64Array(measured);
+  let tMeasure = Number.POSITIVE_INFINITY; // set when the schedule starts
+  let recorded = 0;
   let completed = 0;
   let sent = 0;
   let non2xx = 0;
   let socketErrors = 0;
   let lost = 0;
+  const non2xxSamples: string[] = [];
   let queued = 0;
   let maxSendLag = 0;
   const backlog: Pending[] = [];
@@ -160,14 +232,18 @@ export async function runPaced(opts: PacedOptions): Promise<PacedResult> {
     conn.send(opts.nextRequest(), intended, now);
   };
 
-  const onResponse = (conn: Conn, status: number): void => {
+  const onResponse = (conn: Conn, status: number, raw: Buffer, len: number): void => {
     const now = performance.now();
-    if (completed < total) {
-      latency[completed] = (now - conn.intended) * 1000;
-      service[completed] = (now - conn.writtenAt) * 1000;
+    if (conn.intended >= tMeasure && recorded < measured) {
+      latency[recorded] = (now - conn.intended) * 1000;
+      service[recorded] = (now - conn.writtenAt) * 1000;
+      recorded++;
     }
     completed++;
-    if (status < 200 || status > 299) non2xx++;
+    if (status < 200 || status > 299) {
+      non2xx++;
+      if (non2xxSamples.length < 3) non2xxSamples.push(raw.toString('utf8', 0, Math.min(len, 600)));
+    }
     conn.busy = false;
     if (backlogHead < backlog.length) {
       const p = backlog[backlogHead++];
@@ -214,6 +290,7 @@ export async function runPaced(opts: PacedOptions): Promise<PacedResult> {
   idle.push(...conns);
 
   const t0 = performance.now();
+  tMeasure = t0 + (total - measured) * intervalMs;
   let k = 0;
   const pump = (): void => {
     if (finished) return;
@@ -222,13 +299,13 @@ export async function runPaced(opts: PacedOptions): Promise<PacedResult> {
       const intended = t0 + k * intervalMs;
       if (intended > now) break;
       const lag = (now - intended) * 1000;
-      if (lag > maxSendLag) maxSendLag = lag;
+      if (lag > maxSendLag && intended >= tMeasure) maxSendLag = lag;
       k++;
       const conn = idle.pop();
       if (conn !== undefined) {
         dispatch(conn, intended, now);
       } else {
-        queued++;
+        if (intended >= tMeasure) queued++;
         backlog.push({ intended });
       }
     }
@@ -245,22 +322,22 @@ export async function runPaced(opts: PacedOptions): Promise<PacedResult> {
       finished = true;
       resolveDone();
     }
-  }, opts.durationMs + timeoutMs);
+  }, warmupMs + opts.durationMs + timeoutMs);
   await done;
   clearTimeout(deadline);
-  const elapsedMs = performance.now() - t0;
+  const elapsedMs = performance.now() - tMeasure;
   for (const c of conns) c.socket.destroy();
 
-  const n = Math.min(completed, total);
+  const n = recorded;
   const lat = latency.subarray(0, n).sort();
   const svc = service.subarray(0, n).sort();
   let sum = 0;
   for (let i = 0; i < n; i++) sum += lat[i];
   return {
     targetRate: opts.rate,
-    achievedRate: (completed * 1000) / elapsedMs,
+    achievedRate: (recorded * 1000) / elapsedMs,
     sent,
-    completed,
+    completed: recorded,
     p50Us: percentile(lat, 50),
     p90Us: percentile(lat, 90),
     p99Us: percentile(lat, 99),
@@ -272,6 +349,7 @@ export async function runPaced(opts: PacedOptions): Promise<PacedResult> {
     queued,
     maxSendLagUs: maxSendLag,
     non2xx,
+    non2xxSamples,
     socketErrors,
     unanswered: total - completed - lost,
     lost,

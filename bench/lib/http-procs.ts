@@ -3,8 +3,8 @@
 // bench exits — normally, on an error, or on Ctrl-C / SIGTERM — and no server
 // is left listening after a run.
 
-import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { spawn, spawnSync, type ChildProcess, type SpawnOptions } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { createInterface } from 'node:readline';
 
@@ -40,8 +40,8 @@ export function installChildCleanup(onSignal?: () => void): void {
   ] as const) {
     process.on(signal, () => {
       console.error(`\nhttp-load: ${signal}; killing ${live.size} child process(es)`);
-      onSignal?.();
       killAllNow('SIGKILL');
+      onSignal?.();
       process.exit(code);
     });
   }
@@ -229,4 +229,39 @@ export function machineJiffies(): { busy: number; total: number } {
   } catch {
     return { busy: Number.NaN, total: Number.NaN };
   }
+}
+
+// ---- CPU pinning ---------------------------------------------------------------
+
+let tasksetPath: string | null | undefined;
+
+function findTaskset(): string | null {
+  if (tasksetPath !== undefined) return tasksetPath;
+  tasksetPath = null;
+  for (const c of ['/usr/bin/taskset', '/bin/taskset']) {
+    if (existsSync(c)) {
+      tasksetPath = c;
+      break;
+    }
+  }
+  return tasksetPath;
+}
+
+/** true when processes can be pinned (taskset present, at least 2 CPUs). */
+export function canPin(cpuCount: number): boolean {
+  return cpuCount >= 2 && findTaskset() !== null;
+}
+
+/** [command, args] that run `command args` on CPU `cpu` (or unpinned when cpu is null). */
+export function pinned(cpu: number | null, command: string, args: readonly string[]): [string, string[]] {
+  const taskset = findTaskset();
+  if (cpu === null || taskset === null) return [command, [...args]];
+  return [taskset, ['-c', String(cpu), command, ...args]];
+}
+
+/** Pins an existing process (all its threads) to one CPU; false if that failed. */
+export function pinProcess(pid: number, cpu: number): boolean {
+  const taskset = findTaskset();
+  if (taskset === null) return false;
+  return spawnSync(taskset, ['-a', '-p', '-c', String(cpu), String(pid)], { stdio: 'ignore' }).status === 0;
 }

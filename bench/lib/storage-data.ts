@@ -1,0 +1,115 @@
+// Data for `npm run bench:storage`: sorted runs made fast (a running sum of
+// random increments, so no sort is needed and 1e8 values take well under a
+// second), pools of them, and a snapshot writer that uses the store's own
+// encoder (snapshotWrites) but times the write phase and the fdatasync apart.
+
+import { closeSync, fdatasyncSync, fsyncSync, openSync, renameSync, writevSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { allocateRun, trustSorted, type SortedRun } from '../../src/core/sorted-run.js';
+import { snapshotFileName, snapshotWrites, type SnapshotPool, type SnapshotSummary } from '../../src/storage/snapshot-format.js';
+
+/** mulberry32: 32 random bits per call. */
+export function rng32(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return (t ^ (t >>> 14)) >>> 0;
+  };
+}
+
+/**
+ * `n` strictly increasing doubles starting near `base`: a running sum of
+ * increments in (0, 1]. Stored like pool runs (allocateRun: a
+ * SharedArrayBuffer from 32 Ki values on), full 52-bit mantissas, so the bytes
+ * look like real measurements to the disk and the CRC.
+ */
+export function fastSortedRun(n: number, base: number, next: () => number): SortedRun {
+  const run = allocateRun(n);
+  let v = base;
+  for (let i = 0; i < n; i++) {
+    v += (next() + 1) * 2.3283064365386963e-10; // (0, 1]
+    run[i] = v;
+  }
+  return trustSorted(run);
+}
+
+/** `pools` pools (ids 0 … pools − 1) of one run of `perPool` values each. */
+export function buildPools(pools: number, perPool: number, seed: number): SnapshotPool[] {
+  const next = rng32(seed);
+  const out: SnapshotPool[] = [];
+  for (let p = 0; p < pools; p++) out.push({ poolId: p, runs: [fastSortedRun(perPool, p * 1000, next)] });
+  return out;
+}
+
+export interface TimedSnapshotWrite {
+  summary: SnapshotSummary;
+  file: string;
+  /** Encoding + CRC + writev into the page cache. */
+  writeMs: number;
+  /** The final fdatasync of the file (the disk). */
+  fdatasyncMs: number;
+  /** rename + directory fsync. */
+  renameMs: number;
+  totalMs: number;
+}
+
+/**
+ * Writes `snapshot-<seq>.bin` into `dataDir` exactly as the store would (same
+ * encoder, same bytes: write `.tmp`, fdatasync, rename, fsync the directory),
+ * synchronously like writeSnapshotFileSync, timing each step.
+ */
+export function writeSnapshotTimed(dataDir: string, seq: number, pools: readonly SnapshotPool[]): TimedSnapshotWrite {
+  const file = join(dataDir, snapshotFileName(seq));
+  const tmp = `${file}.tmp`;
+  const t0 = performance.now();
+  const fd = openSync(tmp, 'w');
+  let summary: SnapshotSummary;
+  let t1: number;
+  let t2: number;
+  try {
+    const gen = snapshotWrites(seq, pools);
+    let step = gen.next();
+    while (!step.done) {
+      writevFully(fd, step.value.chunks, step.value.position);
+      step = gen.next();
+    }
+    summary = step.value;
+    t1 = performance.now();
+    fdatasyncSync(fd);
+    t2 = performance.now();
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(tmp, file);
+  const dirFd = openSync(dirname(file), 'r');
+  try {
+    fsyncSync(dirFd);
+  } finally {
+    closeSync(dirFd);
+  }
+  const t3 = performance.now();
+  return { summary, file, writeMs: t1 - t0, fdatasyncMs: t2 - t1, renameMs: t3 - t2, totalMs: t3 - t0 };
+}
+
+function writevFully(fd: number, chunks: readonly Uint8Array[], position: number): void {
+  let pending = chunks.filter((c) => c.length > 0);
+  let at = position;
+  while (pending.length > 0) {
+    const written = writevSync(fd, pending.slice(0, 1024), at);
+    if (written === 0) throw new Error('writev wrote 0 bytes');
+    at += written;
+    let left = written;
+    let i = 0;
+    while (i < pending.length && left >= pending[i].length) left -= pending[i++].length;
+    pending = pending.slice(i);
+    if (left > 0) pending[0] = pending[0].subarray(left);
+  }
+}
+
+/** Bytes of a WAL holding `appends` appends of `values` values (header + records). */
+export function walBytesFor(appends: number, values: number): number {
+  return 32 + appends * (40 + 8 * values);
+}
