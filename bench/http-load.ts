@@ -175,6 +175,8 @@ interface Row {
   ratioFastify?: number;
   /** Paced rows: the offered rate. */
   targetRate?: number;
+  /** CPU speed probe just before the run, relative to the start of the bench (see cpuSpeed). */
+  cpuSpeed?: number;
   /** Measured twice because the first run was disturbed by other processes. */
   retried?: boolean;
   detail: LoadResult | PacedResult;
@@ -463,6 +465,30 @@ async function pacedOnce(server: ServerProcess, name: ServerName, scenario: Mode
   return row;
 }
 
+// ---- CPU speed probe ---------------------------------------------------------------
+// The VM's vCPUs can be slowed by the host without any sign in /proc/stat (no steal
+// time here): the same bench measured 2× apart within minutes. A fixed 30-ms-ish
+// integer/float loop timed right before each run gives a speed index (1.00 = the
+// speed at the start of the run; 0.6 = the core ran at 60 %).
+
+let calibrationBaseMs = 0;
+let sinkNumber = 0;
+
+function probeOnce(): number {
+  const t = performance.now();
+  let x = 0.5;
+  for (let i = 0; i < 1_500_000; i++) x = (x * 1.000001 + i) % 1e9;
+  sinkNumber += x;
+  return performance.now() - t;
+}
+
+/** Speed relative to the first probe of the run (best of 3 short probes). */
+function cpuSpeed(): number {
+  const ms = Math.min(probeOnce(), probeOnce(), probeOnce());
+  if (calibrationBaseMs === 0) calibrationBaseMs = ms;
+  return calibrationBaseMs / ms;
+}
+
 /** Disturbed: more than this much of a core went to processes that are not ours. */
 const DISTURBED_PCT = 25;
 let retriesLeft = 4;
@@ -475,15 +501,25 @@ let runStarted = performance.now();
  * once 200 s are gone, so the whole run stays under 5 minutes).
  */
 async function measure(server: ServerProcess, name: ServerName, once: () => Promise<Row>, opts: Options): Promise<Row> {
+  // let this process's own background work (JIT, GC after the smoke test) settle before probing
+  await new Promise((r) => setTimeout(r, 200));
+  const speed = cpuSpeed();
   let row = await once();
+  row.cpuSpeed = speed;
   if (row.otherCpuPct > DISTURBED_PCT && retriesLeft > 0 && performance.now() - runStarted < 200_000) {
     retriesLeft--;
     printRowLive(row, `disturbed: ${Math.round(row.otherCpuPct)} % of a core went to other processes; measuring again`);
     await waitQuiet(10_000);
+    await new Promise((r) => setTimeout(r, 200));
+    const speedAgain = cpuSpeed();
     const again = await once();
+    again.cpuSpeed = speedAgain;
     if (again.otherCpuPct >= row.otherCpuPct) console.log('  (the second run was no quieter; keeping the first)');
     row = again.otherCpuPct < row.otherCpuPct ? again : row;
     row.retried = true;
+  }
+  if (row.cpuSpeed !== undefined && row.cpuSpeed < 0.8) {
+    problems.push(`${row.server} ${row.scenario}: the CPU speed probe ran at ${row.cpuSpeed.toFixed(2)}× its speed at the start — the VM was slowed from outside`);
   }
   if (row.otherCpuPct > DISTURBED_PCT) {
     problems.push(
@@ -565,7 +601,7 @@ function fmtPct(x: number): string {
 function printRowLive(r: Row, extra = ''): void {
   console.log(
     `  ${r.server.padEnd(13)} ${r.scenario.padEnd(11)} ${fmtRate(r.rps).padStart(7)} req/s  p50 ${fmtUs(r.p50Us).padStart(7)}  p99 ${fmtUs(r.p99Us).padStart(7)}` +
-      `  non-2xx ${r.non2xx}  sock-err ${r.socketErrors}  CPU: server ${fmtPct(r.serverCpuPct)} loadgen ${fmtPct(r.loadgenCpuPct)} other ${fmtPct(r.otherCpuPct)}${extra ? `  (${extra})` : ''}`,
+      `  non-2xx ${r.non2xx}  sock-err ${r.socketErrors}  CPU: server ${fmtPct(r.serverCpuPct)} loadgen ${fmtPct(r.loadgenCpuPct)} other ${fmtPct(r.otherCpuPct)}  speed ${r.cpuSpeed?.toFixed(2) ?? '—'}${extra ? `  (${extra})` : ''}`,
   );
   if (r.non2xx > 0 || r.socketErrors > 0) {
     console.log(`  !!!!! ${r.server} ${r.scenario}: ${r.non2xx} NON-2xx responses and ${r.socketErrors} socket errors !!!!!`);
@@ -724,6 +760,8 @@ async function main(): Promise<void> {
     idleBusy = await machineBusyOver(1000);
   }
   console.log(`machine busy before the run: ${fmtPct(idleBusy)} of ${cores} cores over 1 s\n`);
+  probeOnce(); // let the probe loop be optimised before the baseline
+  cpuSpeed(); // the baseline: speed 1.00
   if (idleBusy > 10) {
     problems.push(`the machine was ${Math.round(idleBusy)} % busy before the run started (other jobs running) — numbers are disturbed`);
     console.log(`  !!!!! the machine is already ${Math.round(idleBusy)} % busy: other processes will disturb the numbers\n`);
@@ -800,7 +838,7 @@ async function main(): Promise<void> {
   console.log(`\n## Results (${wrkPath !== null ? 'wrk' : 'autocannon'} peak, paced rows at 50 % of that peak)\n`);
   console.log(
     table(
-      ['server', 'scenario', 'req/s', 'p50', 'p99', 'non-2xx', 'sock err', 'srv CPU', 'gen CPU', 'other CPU', '× hello POST', '× fastify', 'note'],
+      ['server', 'scenario', 'req/s', 'p50', 'p99', 'non-2xx', 'sock err', 'srv CPU', 'gen CPU', 'other CPU', 'cpu speed', '× hello POST', '× fastify', 'note'],
       rows.map((r) => [
         r.server,
         r.scenario,
@@ -812,6 +850,7 @@ async function main(): Promise<void> {
         fmtPct(r.serverCpuPct),
         fmtPct(r.loadgenCpuPct),
         fmtPct(r.otherCpuPct),
+        r.cpuSpeed === undefined ? '—' : r.cpuSpeed.toFixed(2),
         fmtRatio(r.ratioHello),
         fmtRatio(r.ratioFastify),
         [r.otherCpuPct > DISTURBED_PCT ? 'DISTURBED' : '', r.retried ? 'retried' : '', r.non2xx + r.socketErrors > 0 ? 'ERRORS' : '']
@@ -823,7 +862,8 @@ async function main(): Promise<void> {
   console.log(
     `\n× hello POST: add vs echo-add, query vs echo-query, mix vs the 90/10 blend of both (same body shapes, same load generator).` +
       `\nCPU columns in % of one core over the measured run: the server process (all its threads), the load generator, ` +
-        `and everything else on the machine (should be ~0; more means someone else's job disturbed the run).\n${note}.`,
+        `and everything else on the machine (should be ~0; more means someone else's job disturbed the run).\n` +
+        `cpu speed: a fixed loop timed just before the run, relative to the first one (below ~0.8 the VM's cores were slowed from outside).\n${note}.`,
   );
 
   for (const [name, prof] of Object.entries(profiles)) {
@@ -857,6 +897,7 @@ async function main(): Promise<void> {
           paced: `open loop at 50 % of the measured peak, 1 s warm-up + ${opts.pacedS} s, ${opts.pacedConnections} connections, latency from the intended send time`,
           note,
           machineBusyBeforePct: idleBusy,
+          cpuProbeBaselineMs: calibrationBaseMs,
           options: { ...opts, out: path.relative(ROOT, opts.out) },
           mix: `${opts.shape.queryPct} % queries / ${100 - opts.shape.queryPct} % appends`,
           durationS: totalS,
