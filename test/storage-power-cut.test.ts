@@ -16,7 +16,7 @@ import { encodeSnapshot, snapshotFileName } from '../src/storage/snapshot-format
 import { encodeRecord, encodeSegmentHeader, segmentFileName, WalOp } from '../src/storage/wal-format.js';
 import { createTestEngine } from './helpers/engines.js';
 import { PowerCutFs, seededRandom, TAIL_MODES, type FsEvent, type TailMode, type TrapAction } from './helpers/power-cut-fs.js';
-import { capturingLogger, checkPrefixState, diffState, engineState, modelState, randomValues, sortedRun, type PoolOp, type PoolState } from './helpers/storage-model.js';
+import { capturingLogger, concatBytes, checkPrefixState, diffState, engineState, modelState, randomValues, sortedRun, type PoolOp, type PoolState } from './helpers/storage-model.js';
 
 const DIR = '/data';
 
@@ -275,13 +275,7 @@ describe('kill during recovery', () => {
       parts.push(encodeRecord({ seq: i + 1, syncedSeq: i, op: WalOp.append, poolId: op.poolId }, sortedRun(op.values)));
     }
     parts.push(new Uint8Array(24)); // torn tail
-    const log = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-    let at = 0;
-    for (const p of parts) {
-      log.set(p, at);
-      at += p.length;
-    }
-    fs.writeBytes(`${DIR}/${segmentFileName(1)}`, log);
+    fs.writeBytes(`${DIR}/${segmentFileName(1)}`, concatBytes(...parts));
     fs.writeBytes(`${DIR}/${snapshotFileName(10)}.tmp`, new Uint8Array(33));
     return { fs, expected: modelState(ops) };
   }

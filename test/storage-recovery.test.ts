@@ -13,7 +13,7 @@ import { encodeRecord, encodeSegmentHeader, recordLength, SEGMENT_HEADER_BYTES, 
 import { openDurableStore } from '../src/storage/durable-store.js';
 import { createTestEngine } from './helpers/engines.js';
 import { PowerCutFs, seededRandom } from './helpers/power-cut-fs.js';
-import { capturingLogger, diffState, engineState, modelState, sortedRun, type PoolOp } from './helpers/storage-model.js';
+import { capturingLogger, concatBytes, diffState, engineState, modelState, sortedRun, type PoolOp } from './helpers/storage-model.js';
 
 const DIR = '/data';
 
@@ -49,24 +49,8 @@ function segment(firstSeq: number, recs: readonly Rec[]): { bytes: Uint8Array; s
     at += bytes.length;
     parts.push(bytes);
   }
-  const out = new Uint8Array(at);
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return { bytes: out, starts };
+  return { bytes: concatBytes(...parts), starts };
 }
-
-const concat = (...parts: Uint8Array[]) => {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-};
 
 async function recoverFrom(fs: PowerCutFs): Promise<{ engine: QuantileEngine; report: Awaited<ReturnType<typeof recover>>['report']; logger: ReturnType<typeof capturingLogger> }> {
   const engine = await createTestEngine('ts');
@@ -99,7 +83,7 @@ describe('torn tail', () => {
       const garbage = Uint8Array.from({ length: 1 + Math.floor(random() * 200) }, () => Math.floor(random() * 256));
       for (const tail of [new Uint8Array(0), new Uint8Array(4096), garbage]) {
         const fs = new PowerCutFs();
-        const damaged = concat(bytes.subarray(0, len), tail);
+        const damaged = concatBytes(bytes.subarray(0, len), tail);
         fs.writeBytes(walPath, damaged);
         const { engine, report, logger } = await recoverFrom(fs);
         expectState(engine, recs.slice(0, -1));
@@ -118,7 +102,7 @@ describe('torn tail', () => {
   it('zeros or garbage after a complete log are cut too', async () => {
     for (const tail of [new Uint8Array(8), new Uint8Array(100_000), Uint8Array.from({ length: 77 }, (_, i) => (i * 37) & 255)]) {
       const fs = new PowerCutFs();
-      fs.writeBytes(walPath, concat(bytes, tail));
+      fs.writeBytes(walPath, concatBytes(bytes, tail));
       const { engine, report } = await recoverFrom(fs);
       expectState(engine, recs);
       expect(report.tornBytes).toBe(tail.length);
@@ -332,7 +316,7 @@ describe('start-up through openDurableStore', () => {
     const recs = opsFor(9);
     const { bytes, starts } = segment(1, recs);
     let fs = new PowerCutFs();
-    fs.writeBytes(`${DIR}/${segmentFileName(1)}`, concat(bytes.subarray(0, starts[8] + 13), new Uint8Array(50)));
+    fs.writeBytes(`${DIR}/${segmentFileName(1)}`, concatBytes(bytes.subarray(0, starts[8] + 13), new Uint8Array(50)));
     const engine = await createTestEngine('ts');
     const store = await openDurableStore({ dataDir: DIR, fsync: 'always', engine, files: fs, snapshotIntervalMs: 0 });
     expectState(engine, recs.slice(0, 8));

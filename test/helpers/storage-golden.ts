@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import type { SnapshotPool } from '../../src/storage/snapshot-format.js';
 import { encodeSnapshot, snapshotFileName } from '../../src/storage/snapshot-format.js';
 import { encodeRecord, encodeSegmentHeader, segmentFileName, WalOp } from '../../src/storage/wal-format.js';
-import { sortedRun } from './storage-model.js';
+import { concatBytes, sortedRun } from './storage-model.js';
 
 export const GOLDEN_DIR = new URL('../golden/', import.meta.url).pathname;
 
@@ -54,13 +54,7 @@ export function encodeGoldenWal(): Uint8Array {
   for (const r of GOLDEN_WAL_RECORDS) {
     parts.push(encodeRecord({ seq: r.seq, syncedSeq: r.syncedSeq, op: r.op, poolId: r.poolId }, r.values === null ? null : sortedRun(r.values)));
   }
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
+  return concatBytes(...parts);
 }
 
 export function goldenSnapshotPools(): SnapshotPool[] {

@@ -9,6 +9,17 @@ import type { StorageLogger } from '../../src/storage/recovery.js';
 export type PoolOp = { kind: 'append'; poolId: number; values: Float64Array } | { kind: 'delete'; poolId: number };
 
 /** A sorted run of `values` in the engine's total order (-0 before +0). */
+/** The parts, back to back, in one new array (log segments and files built by hand). */
+export function concatBytes(...parts: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}
+
 export function sortedRun(values: ArrayLike<number>): SortedRun {
   const run = allocateRun(values.length);
   run.set(Array.from(values));
