@@ -69,6 +69,10 @@ function workerFile(): string {
   return built;
 }
 
+function sharedBytes(body: Buffer): Uint8Array {
+  return new Uint8Array(body.buffer, body.byteOffset, body.byteLength);
+}
+
 function fromRejection(r: TaskRejection): PoolqError {
   return new PoolqError(r.code, r.message, r.field);
 }
@@ -126,33 +130,43 @@ export class WorkerPool implements Offload {
     return trustSorted(values.buffer instanceof SharedArrayBuffer ? values : result.values);
   }
 
-  async parseAddBody(body: Buffer): Promise<AddRequest> {
-    // Large bodies are read into SharedArrayBuffers (body-reader.ts), so the
-    // worker parses the very bytes the main thread holds: no copy, and the body
-    // is still here to parse inline if the worker fails. The parsed values of a
-    // large body land in shared memory too (allocateRun in checkValues).
-    const bytes = new Uint8Array(body.buffer, body.byteOffset, body.byteLength);
-    let result: ParseAddResult;
-    try {
-      result = await this.run<ParseAddResult>({ op: 'parseAdd', body: bytes });
-    } catch {
-      return parseAddRequest(parseJson(body));
-    }
-    if (!result.ok) throw fromRejection(result);
-    return { poolId: result.poolId, values: result.values };
+  parseAddBody(body: Buffer): Promise<AddRequest> {
+    return this.parseOnWorker<ParseAddResult, AddRequest>(
+      { op: 'parseAdd', body: sharedBytes(body) },
+      () => parseAddRequest(parseJson(body)),
+      (result) => ({ poolId: result.poolId, values: result.values }),
+    );
   }
 
   /** Like parseAddBody, for a body that is just the array of values (POST /pools/{id}/values). */
-  async parseValuesBody(body: Buffer): Promise<Float64Array> {
-    const bytes = new Uint8Array(body.buffer, body.byteOffset, body.byteLength);
-    let result: ParseValuesResult;
+  parseValuesBody(body: Buffer): Promise<Float64Array> {
+    return this.parseOnWorker<ParseValuesResult, Float64Array>(
+      { op: 'parseValues', body: sharedBytes(body) },
+      () => checkValues(parseJson(body), 'body'),
+      (result) => result.values,
+    );
+  }
+
+  /**
+   * Large bodies are read into SharedArrayBuffers (body-reader.ts), so the
+   * worker parses the very bytes the main thread holds: no copy, and the body
+   * is still here to parse inline if the worker fails. The parsed values of a
+   * large body land in shared memory too (allocateRun in checkValues). Bad
+   * input comes back as a rejection and becomes the same PoolqError as inline.
+   */
+  private async parseOnWorker<R extends { ok: true } | TaskRejection, T>(
+    task: HeavyTask,
+    inline: () => T,
+    accept: (result: Extract<R, { ok: true }>) => T,
+  ): Promise<T> {
+    let result: R;
     try {
-      result = await this.run<ParseValuesResult>({ op: 'parseValues', body: bytes });
+      result = await this.run<R>(task);
     } catch {
-      return checkValues(parseJson(body), 'body');
+      return inline();
     }
-    if (!result.ok) throw fromRejection(result);
-    return result.values;
+    if (!result.ok) throw fromRejection(result as TaskRejection);
+    return accept(result as Extract<R, { ok: true }>);
   }
 
   merge = async (a: SortedRun, b: SortedRun): Promise<SortedRun> => {
