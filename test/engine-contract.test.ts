@@ -9,7 +9,8 @@ import type { EngineKind, MergeOffloader, QuantileEngine } from '../src/core/eng
 import { PoolqError, type ErrorCode } from '../src/core/errors.js';
 import { QUANTILE_METHODS, type QuantileMethod } from '../src/core/methods.js';
 import { assertSortedRun, type SortedRun } from '../src/core/sorted-run.js';
-import { createTestEngine, ENGINE_KINDS } from './helpers/engines.js';
+import type { TailPolicy } from '../src/core/pool-store.js';
+import { createTestEngine, ENGINE_KINDS, NO_TAIL, TINY_TAIL } from './helpers/engines.js';
 import { bitsHex, describeF64, quantileOfSorted, seededRandom, sortedCopy } from './helpers/oracle.js';
 
 const CHECK_PERCENTILES = [0, 1e-9, 25, 33.3, 50, 99.5, 100 - 1e-9, 100];
@@ -87,11 +88,22 @@ function randomBatch(random: () => number, maxLength: number): number[] {
   return Array.from({ length }, () => Math.round((random() - 0.5) * 2000) / 8);
 }
 
-describe.each(ENGINE_KINDS)('QuantileEngine contract: %s engine', (kind: EngineKind) => {
+/**
+ * Every contract test runs with the service's default tail (small appends merge
+ * into one mutable buffer per pool), with a tiny tail sealed every few appends,
+ * and with no tail (every append its own run).
+ */
+const TAILS: Record<string, TailPolicy | undefined> = { 'default tail': undefined, 'tiny tail': TINY_TAIL, 'no tail': NO_TAIL };
+const VARIANTS = ENGINE_KINDS.flatMap((kind) => Object.keys(TAILS).map((tail) => [kind, tail] as const));
+
+describe.each(VARIANTS)('QuantileEngine contract: %s engine, %s', (kind: EngineKind, tailName: string) => {
   let engine: QuantileEngine;
+  const tail = TAILS[tailName];
+  /** For tests of the run structure itself: small appends must make runs, so the default tail is swapped for none. */
+  const structuralTail = tail ?? NO_TAIL;
 
   beforeEach(async () => {
-    engine = await createTestEngine(kind);
+    engine = await createTestEngine(kind, tail);
   });
   afterEach(async () => {
     engine.setMergeOffloader(null);
@@ -391,6 +403,22 @@ describe.each(ENGINE_KINDS)('QuantileEngine contract: %s engine', (kind: EngineK
       expect(oracleMismatches(engine, 3, all)).toEqual([]);
     });
 
+    it('runs handed out (to a snapshot) never change: later appends do not write into them', () => {
+      const random = seededRandom(12);
+      const all: number[] = [];
+      const appendBatch = (size: number) => {
+        const batch = Array.from({ length: size }, () => Math.round((random() - 0.5) * 400) / 4);
+        engine.appendValues(1, Float64Array.from(batch));
+        all.push(...batch);
+      };
+      for (let i = 0; i < 7; i++) appendBatch(3);
+      const runs = engine.runsOf(1);
+      const before = runs.map((run) => Array.from(run, bitsHex));
+      for (let i = 0; i < 50; i++) appendBatch(1 + (i % 5)); // fill, grow and seal tails after the hand-out
+      expect(runs.map((run) => Array.from(run, bitsHex))).toEqual(before);
+      expect(oracleMismatches(engine, 1, all)).toEqual([]);
+    });
+
     it('exports a copy even when the pool is a single run', () => {
       engine.appendValues(1, f64(3, 1, 2));
       expect(engine.runsOf(1).length).toBe(1);
@@ -411,6 +439,10 @@ describe.each(ENGINE_KINDS)('QuantileEngine contract: %s engine', (kind: EngineK
   });
 
   describe('merge policy', () => {
+    beforeEach(async () => {
+      engine = await createTestEngine(kind, structuralTail);
+    });
+
     it('keeps O(log n) runs over 2000 small appends', () => {
       const random = seededRandom(2000);
       const all: number[] = [];
@@ -430,6 +462,10 @@ describe.each(ENGINE_KINDS)('QuantileEngine contract: %s engine', (kind: EngineK
 
   describe('offloaded merges', () => {
     const POOL = 5;
+
+    beforeEach(async () => {
+      engine = await createTestEngine(kind, structuralTail);
+    });
 
     /** A worker stand-in that answers after `ms`, counting its calls. */
     function delayedOffloader(ms: number): { offloader: MergeOffloader; calls: () => number } {
@@ -502,8 +538,8 @@ describe.each(ENGINE_KINDS)('QuantileEngine contract: %s engine', (kind: EngineK
 
     it('forgets a pool deleted while its merge is in flight', async () => {
       engine.setMergeOffloader(delayedOffloader(10).offloader, 1);
-      engine.appendValues(POOL, f64(1, 2, 3, 4));
-      engine.appendValues(POOL, f64(5, 6, 7, 8));
+      engine.appendValues(POOL, f64(1, 2, 3, 4, 4.5)); // 5 values: above the tiny tail's batch limit
+      engine.appendValues(POOL, f64(5, 6, 7, 8, 8.5));
       expect(engine.stats().mergesInFlight).toBeGreaterThan(0);
       expect(engine.deletePool(POOL)).toBe(true);
       expect(engine.hasPool(POOL)).toBe(false);
@@ -516,8 +552,8 @@ describe.each(ENGINE_KINDS)('QuantileEngine contract: %s engine', (kind: EngineK
 
     it('does not let a stale merge land in a pool recreated under the same id', async () => {
       engine.setMergeOffloader(delayedOffloader(10).offloader, 1);
-      engine.appendValues(POOL, f64(1, 2, 3, 4));
-      engine.appendValues(POOL, f64(5, 6, 7, 8));
+      engine.appendValues(POOL, f64(1, 2, 3, 4, 4.5)); // 5 values: above the tiny tail's batch limit
+      engine.appendValues(POOL, f64(5, 6, 7, 8, 8.5));
       expect(engine.stats().mergesInFlight).toBeGreaterThan(0);
       engine.deletePool(POOL);
       expect(engine.appendValues(POOL, f64(100, 200))).toEqual({ created: true, count: 2 });
@@ -533,7 +569,7 @@ describe.each(ENGINE_KINDS)('QuantileEngine contract: %s engine', (kind: EngineK
 
 describe.each(ENGINE_KINDS)('regressions: %s engine', (kind: EngineKind) => {
   it('the neighbour after a negative subnormal is -0, not a +0 from another run (found by fast-check)', async () => {
-    const engine = await createTestEngine(kind);
+    const engine = await createTestEngine(kind, NO_TAIL);
     // Two runs, each holding a ±0; the upper neighbour of rank 1 must follow the
     // total order (-0 before +0) whichever run its zero sits in.
     const a = [-5e-324, 0, 0, 1, 2, 3, 4, 5, 6];

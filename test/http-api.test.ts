@@ -135,6 +135,25 @@ describe('operations endpoints', () => {
     expect(metrics.text).toMatch(/poolq_http_requests_total\{route="POST \/add",status="200"\} \d+/);
     expect(metrics.text).toMatch(/poolq_values \d+/);
     expect(metrics.text).toMatch(/nodejs_eventloop_lag_seconds/);
+
+    // The latency histogram of /query: cumulative buckets ending at +Inf = _count = requests_total summed over statuses.
+    const before = await get('/metrics');
+    const queried = (text: string) => {
+      const line = (metric: string) => [...text.matchAll(new RegExp(`^${metric}\\{(.*)\\} (\\S+)$`, 'gm'))].filter((m) => m[1].includes('route="POST /query"'));
+      const buckets = line('poolq_http_request_duration_seconds_bucket').map((m) => Number(m[2]));
+      const count = Number(line('poolq_http_request_duration_seconds_count')[0]?.[2] ?? 0);
+      const total = line('poolq_http_requests_total').reduce((n, m) => n + Number(m[2]), 0);
+      return { buckets, count, total };
+    };
+    const a = queried(before.text);
+    expect((await postJson(server.url('/query'), { poolId: 424242, percentile: 50 })).status).toBe(404);
+    expect((await postJson(server.url('/query'), { poolId: 1, percentile: 'x' })).status).toBe(400);
+    const b = queried((await get('/metrics')).text);
+    expect(b.count).toBe(a.count + 2);
+    expect(b.total).toBe(b.count);
+    expect(b.buckets.length).toBe(14);
+    expect(b.buckets[13]).toBe(b.count);
+    for (let i = 1; i < b.buckets.length; i++) expect(b.buckets[i]).toBeGreaterThanOrEqual(b.buckets[i - 1]);
     const doc = (await get('/openapi.json')).json;
     expect(doc.openapi).toBe('3.1.0');
     for (const p of ['/add', '/query', '/pools', '/pools/{poolId}', '/pools/{poolId}/quantiles', '/pools/{poolId}/values', '/healthz', '/readyz', '/metrics', '/openapi.json', '/docs']) {

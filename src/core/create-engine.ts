@@ -4,7 +4,7 @@
 import type { QuantileEngine } from './engine.js';
 import { invalidOption } from './errors.js';
 import type { EngineKind } from './kernels.js';
-import { PoolStore } from './pool-store.js';
+import { PoolStore, type TailPolicy } from './pool-store.js';
 import { createTsKernels } from './ts-kernels.js';
 import { createWasmKernels } from './wasm-kernels.js';
 
@@ -12,14 +12,16 @@ export interface EngineOptions {
   kind: EngineKind;
   /** Which WASM build to load (tests use debug, with asserts on). */
   wasmBuild?: 'release' | 'debug';
+  /** How small appends go through each pool's tail (default DEFAULT_TAIL; tests vary it). */
+  tail?: TailPolicy;
 }
 
 export async function createEngine(options: EngineOptions): Promise<QuantileEngine> {
   switch (options.kind) {
     case 'ts':
-      return new PoolStore(createTsKernels());
+      return new PoolStore(createTsKernels(), options.tail);
     case 'wasm':
-      return new PoolStore(await createWasmKernels({ build: options.wasmBuild ?? 'release' }));
+      return new PoolStore(await createWasmKernels({ build: options.wasmBuild ?? 'release' }), options.tail);
     default:
       throw invalidOption('kind', "'wasm' or 'ts'", options.kind);
   }

@@ -50,7 +50,7 @@ export interface QuantileEngine {
   sortBatch(values: Float64Array): SortedRun;
   /** Copies, validates and sorts `values`, then appends them to the pool (created if new). */
   appendValues(poolId: number, values: Float64Array): AppendOutcome;
-  /** Appends an already sorted run; the engine owns it from now on (no copy, no check). */
+  /** Appends an already sorted run (no check). The engine may keep it as one of its runs, so the caller never writes to it again. */
   appendSortedRun(poolId: number, run: SortedRun): AppendOutcome;
 
   hasPool(poolId: number): boolean;

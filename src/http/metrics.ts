@@ -1,9 +1,10 @@
-// Prometheus metrics (prom-client). Per-request cost matters at ~100k req/s, so
-// label children are resolved once per (route, status) and cached; the pool
+// Prometheus metrics (prom-client). Per-request numbers are kept by
+// RequestStats in plain counters and read at scrape time; the pool and storage
 // gauges are computed only when /metrics is scraped.
 
 import client from 'prom-client';
 import type { QuantileEngine } from '../core/engine.js';
+import { RequestStats } from './request-stats.js';
 
 export interface StorageGauges {
   walBytes(): number;
@@ -14,29 +15,19 @@ export interface StorageGauges {
 
 export class Metrics {
   readonly registry = new client.Registry();
-  private readonly requests: client.Counter<'route' | 'status'>;
-  private readonly latency: client.Histogram<'route'>;
-  private readonly requestChildren = new Map<string, ReturnType<client.Counter<'route' | 'status'>['labels']>>();
-  private readonly latencyChildren = new Map<string, ReturnType<client.Histogram<'route'>['labels']>>();
+  private readonly requests = new RequestStats();
   private engine: QuantileEngine | null = null;
   private storage: StorageGauges | null = null;
 
   constructor() {
     const registry = this.registry;
     client.collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: 10 });
-    this.requests = new client.Counter({
-      name: 'poolq_http_requests_total',
-      help: 'HTTP requests by route and status code.',
-      labelNames: ['route', 'status'],
-      registers: [registry],
-    });
-    this.latency = new client.Histogram({
-      name: 'poolq_http_request_duration_seconds',
-      help: 'Time from request arrival to the response being written, by route.',
-      labelNames: ['route'],
-      buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5],
-      registers: [registry],
-    });
+    this.requests.registerCounter(client, registry, 'poolq_http_requests_total', 'HTTP requests by route and status code.');
+    this.requests.registerHistogram(
+      registry,
+      'poolq_http_request_duration_seconds',
+      'Time from request arrival to the response being written, by route.',
+    );
     const self = this;
     new client.Gauge({
       name: 'poolq_pools',
@@ -114,19 +105,7 @@ export class Metrics {
 
   /** Records one finished request. `status` is the numeric code as text ("200"). */
   observe(route: string, status: string, seconds: number): void {
-    const key = route + ' ' + status;
-    let counter = this.requestChildren.get(key);
-    if (counter === undefined) {
-      counter = this.requests.labels(route, status);
-      this.requestChildren.set(key, counter);
-    }
-    counter.inc();
-    let histogram = this.latencyChildren.get(route);
-    if (histogram === undefined) {
-      histogram = this.latency.labels(route);
-      this.latencyChildren.set(route, histogram);
-    }
-    histogram.observe(seconds);
+    this.requests.observe(route, status, seconds);
   }
 
   async render(): Promise<{ contentType: string; body: string }> {
