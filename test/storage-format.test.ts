@@ -8,7 +8,8 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
 import { allocateRun, SHARED_RUN_MIN_LENGTH, trustSorted, type SortedRun } from '../src/core/sorted-run.js';
-import { crc32cOf, maskCrc, unmaskCrc } from '../src/storage/binary.js';
+import { bytesOf, crc32cOf, maskCrc, rememberValuesCrc, unmaskCrc } from '../src/storage/binary.js';
+import { crc32cCombine } from '../src/storage/crc32c-combine.js';
 import { nodeFileLayer } from '../src/storage/file-layer.js';
 import {
   encodeSnapshot,
@@ -54,6 +55,29 @@ describe('CRC32C', () => {
     expect(crc32cOf(new TextEncoder().encode('123456789'))).toBe(0xe3069283);
     fc.assert(fc.property(fc.integer({ min: 0, max: 0xffffffff }), (crc) => unmaskCrc(maskCrc(crc)) === crc));
     expect(maskCrc(0)).not.toBe(0);
+  });
+
+  it('combines: crc(A ‖ B) from crc(A), crc(B) and |B|, empty parts included', () => {
+    const bytes = fc.uint8Array({ maxLength: 2000 });
+    fc.assert(
+      fc.property(bytes, bytes, (a, b) => {
+        const joined = new Uint8Array(a.length + b.length);
+        joined.set(a);
+        joined.set(b, a.length);
+        expect(crc32cCombine(crc32cOf(a), crc32cOf(b), b.length)).toBe(crc32cOf(joined));
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('a WAL record of values whose CRC a worker remembered is byte-identical to one hashed on the spot', () => {
+    const values = Float64Array.from({ length: 5000 }, (_, i) => i * 0.5 - 7);
+    const copy = values.slice();
+    rememberValuesCrc(values, crc32cOf(bytesOf(values)));
+    const header = { seq: 9, syncedSeq: 8, poolId: 77, op: WalOp.append };
+    expect(Array.from(encodeRecord(header, values))).toEqual(Array.from(encodeRecord(header, copy)));
+    rememberValuesCrc(values, 12345); // a wrong remembered CRC is used as is: the record no longer verifies
+    expect(Array.from(encodeRecord(header, values))).not.toEqual(Array.from(encodeRecord(header, copy)));
   });
 });
 

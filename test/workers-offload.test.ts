@@ -27,6 +27,7 @@ import { PoolqError } from '../src/core/errors.js';
 import { QUANTILE_METHODS, type QuantileMethod } from '../src/core/methods.js';
 import { allocateRun, SHARED_RUN_MIN_LENGTH } from '../src/core/sorted-run.js';
 import { parseAddRequest, parseJson } from '../src/http/validate.js';
+import { bytesOf, crc32cOf, rememberedValuesCrc } from '../src/storage/binary.js';
 import { openDurableStore, type DurableStore } from '../src/storage/durable-store.js';
 import { encodeSnapshot, parseSnapshotFileName, type SnapshotPool } from '../src/storage/snapshot-format.js';
 import { startWorkerPool, type WorkerPool } from '../src/workers/worker-pool.js';
@@ -194,6 +195,8 @@ describe.each(ENGINE_KINDS)('piscina offload, %s engine', (kind: EngineKind) => 
       expect(Array.from(values, bitsHex)).toEqual(expected); // the caller's memory is what got sorted
       expect(inline.calls).toBe(callsBefore); // ... and the worker sorted it
       expect(pool.tasksFailed).toBe(failedBefore);
+      // ... and hashed the sorted bytes there, so the log does not hash them again on the event loop.
+      expect(rememberedValuesCrc(sorted)).toBe(crc32cOf(bytesOf(sorted)));
     });
 
     it('sortBatch copies a small non-shared batch and leaves the sender’s buffer intact', async () => {

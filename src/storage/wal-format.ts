@@ -13,7 +13,7 @@
 // (the unsynced end of the log, damaged in any pattern by a power cut) from
 // corruption (a record that a later, valid record proves was durable).
 
-import { asciiBytes, bytesEqual, bytesOf, crc32cOf, getU64, hex16, maskCrc, setU64, viewOf } from './binary.js';
+import { asciiBytes, bytesEqual, bytesOf, crc32cOf, crc32cOfValues, getU64, hex16, maskCrc, setU64, viewOf } from './binary.js';
 
 export const WAL_MAGIC = asciiBytes('POOLQWAL');
 export const WAL_VERSION = 1;
@@ -98,17 +98,20 @@ export function writeRecordHeader(target: Uint8Array, header: RecordHeader, valu
   setU64(view, 24, header.poolId);
   view.setUint32(32, header.op, true);
   view.setUint32(36, count, true);
-  const crc = recordCrc(target, values === null ? null : bytesOf(values));
+  const crc = maskCrc(values === null || values.length === 0 ? headerCrc(target) : crc32cOfValues(values, headerCrc(target)));
   view.setUint32(4, crc, true);
   return crc;
 }
 
+/** Unmasked CRC32C over the length and the header fields after the CRC. */
+function headerCrc(header: Uint8Array): number {
+  return crc32cOf(header.subarray(8, RECORD_HEADER_BYTES), crc32cOf(header.subarray(0, 4)));
+}
+
 /** Masked CRC32C over length, the header fields after the CRC, and the value bytes. */
 export function recordCrc(header: Uint8Array, valueBytes: Uint8Array | null): number {
-  let crc = crc32cOf(header.subarray(0, 4));
-  crc = crc32cOf(header.subarray(8, RECORD_HEADER_BYTES), crc);
-  if (valueBytes !== null && valueBytes.length > 0) crc = crc32cOf(valueBytes, crc);
-  return maskCrc(crc);
+  const crc = headerCrc(header);
+  return maskCrc(valueBytes === null || valueBytes.length === 0 ? crc : crc32cOf(valueBytes, crc));
 }
 
 /** One record as a fresh byte array (tests, golden files); the writer encodes in place. */

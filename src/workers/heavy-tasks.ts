@@ -11,6 +11,7 @@ import { allocateRun, trustSorted } from '../core/sorted-run.js';
 import { createTsKernels } from '../core/ts-kernels.js';
 import { instantiateWasmKernels } from '../core/wasm-kernels.js';
 import { checkValues, parseAddRequest, parseJson } from '../http/validate.js';
+import { bytesOf, crc32cOf } from '../storage/binary.js';
 import { writeSnapshotFileSync } from '../storage/snapshot-format.js';
 import type { HeavyTask, MergeResult, ParseAddResult, ParseValuesResult, SnapshotResult, SortResult, TaskRejection, WorkerInit } from './tasks.js';
 
@@ -32,7 +33,7 @@ function createKernels(init: WorkerInit): Kernels {
 }
 
 function handlerFor(kernels: Kernels) {
-  return (task: HeavyTask): SortResult | MergeResult | ParseAddResult | SnapshotResult => {
+  return (task: HeavyTask): SortResult | MergeResult | ParseValuesResult | ParseAddResult | SnapshotResult => {
     switch (task.op) {
       case 'sort': {
         const values = task.values;
@@ -40,7 +41,8 @@ function handlerFor(kernels: Kernels) {
           const v = values[i];
           if (v - v !== 0) return rejection(nonFiniteValue(i, v)); // the engine's own error, as inline
         }
-        return { ok: true, values: kernels.sortInPlace(values) };
+        const sorted = kernels.sortInPlace(values);
+        return { ok: true, values: sorted, crc: crc32cOf(bytesOf(sorted)) };
       }
       case 'merge': {
         const out = allocateRun(task.a.length + task.b.length);

@@ -26,7 +26,8 @@ export type HeavyTask =
 
 export type TaskRejection = { ok: false; code: 'invalid_json' | 'invalid_request'; message: string; field?: string };
 
-export type SortResult = { ok: true; values: Float64Array } | TaskRejection;
+/** `crc`: CRC32C of the sorted values' bytes, for the write-ahead log (binary.ts rememberValuesCrc). */
+export type SortResult = { ok: true; values: Float64Array; crc: number } | TaskRejection;
 export type MergeResult = { ok: true; merged: Float64Array };
 export type ParseValuesResult = { ok: true; values: Float64Array } | TaskRejection;
 export type ParseAddResult = { ok: true; poolId: number; values: Float64Array } | TaskRejection;

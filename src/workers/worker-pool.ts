@@ -20,6 +20,7 @@ import type { EngineKind } from '../core/kernels.js';
 import { trustSorted, type SortedRun } from '../core/sorted-run.js';
 import { loadWasmModule } from '../core/wasm-kernels.js';
 import { checkValues, parseAddRequest, parseJson, type AddRequest } from '../http/validate.js';
+import { rememberValuesCrc } from '../storage/binary.js';
 import { nodeFileLayer } from '../storage/file-layer.js';
 import { writeSnapshotFile, type SnapshotBuilder, type SnapshotPool, type SnapshotSummary } from '../storage/snapshot-format.js';
 import type { Offload } from './offload.js';
@@ -127,7 +128,9 @@ export class WorkerPool implements Offload {
     // A shared input was sorted in place: hand back the caller's own array
     // (the worker's reply is another view of the same memory). A small
     // non-shared one came back as a sorted copy.
-    return trustSorted(values.buffer instanceof SharedArrayBuffer ? values : result.values);
+    const sorted = trustSorted(values.buffer instanceof SharedArrayBuffer ? values : result.values);
+    rememberValuesCrc(sorted, result.crc); // the log will not hash these bytes again on the event loop
+    return sorted;
   }
 
   parseAddBody(body: Buffer): Promise<AddRequest> {
