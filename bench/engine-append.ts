@@ -17,6 +17,7 @@
 
 import { createEngine } from '../src/core/create-engine.js';
 import type { QuantileEngine } from '../src/core/engine.js';
+import { DEFAULT_TAIL } from '../src/core/pool-store.js';
 import type { SortedRun } from '../src/core/sorted-run.js';
 import { runIfMain, type BenchArgs } from './lib/cli.js';
 import { batchRing, buildPool, cascadeChain, seededRng } from './lib/data.js';
@@ -38,7 +39,7 @@ interface PoolFixture {
 function appendTask(fixture: PoolFixture, batchSize: number, ring: readonly Float64Array[], caseLabel: string): TaskSpec {
   const { engine, poolId, size, snapshot } = fixture;
   let next = 0;
-  let before = new Set<SortedRun>();
+  let before = new Set<number>();
   let appends = 0;
   let merging = 0;
   let largestMerge = 0;
@@ -60,13 +61,13 @@ function appendTask(fixture: PoolFixture, batchSize: number, ring: readonly Floa
           engine.replacePool(poolId, snapshot);
           if (mode === 'run') resets++;
         }
-        before = new Set(engine.runsOf(poolId));
+        before = new Set(engine.runLengths(poolId)); // runsOf would seal the tail and change what is timed
       },
       afterEach: (mode) => {
         if (mode !== 'run') return;
         appends++;
         let largest = 0;
-        for (const run of engine.runsOf(poolId)) if (!before.has(run) && run.length > largest) largest = run.length;
+        for (const length of engine.runLengths(poolId)) if (!before.has(length) && length > largest) largest = length;
         if (largest > batchSize) {
           merging++;
           largestMerge = Math.max(largestMerge, largest);
@@ -92,7 +93,7 @@ export async function run(args: BenchArgs): Promise<BenchReport> {
       const t = performance.now();
       buildPool(engine, poolId, size, BUILD_BATCH, seededRng(size)); // same seed: both engines hold the same values
       fixtures.set(`${engine.kind}:${size}`, { engine, poolId, size, snapshot: engine.runsOf(poolId) });
-      progress(`  built ${engine.kind} pool of ${formatCount(size)} in ${((performance.now() - t) / 1000).toFixed(2)} s (${engine.runsOf(poolId).length} runs)`);
+      progress(`  built ${engine.kind} pool of ${formatCount(size)} in ${((performance.now() - t) / 1000).toFixed(2)} s (${engine.runLengths(poolId).length} runs)`);
     }
   }
 
@@ -113,15 +114,25 @@ export async function run(args: BenchArgs): Promise<BenchReport> {
   }
 
   // Worst case: one 10-value append that merges every run of a ~target pool.
-  const chain = cascadeChain(10, cascadeTarget, rng);
-  const chainValues = chain.reduce((sum, run) => sum + run.length, 0);
-  const cascadeLabel = `+10 cascading through ${chain.length} runs (${formatCount(Math.round(chainValues))} values)`;
+  // Small appends merge into the pool's tail, so the append that cascades is
+  // the one that fills the tail: the tail (TAIL_FILL values) is sealed into a
+  // run and the merge policy then merges the whole chain.
+  const { maxValues: tailMax } = DEFAULT_TAIL;
+  const fills = Math.floor(tailMax / 10);
+  const tailFill = fills * 10; // the timed append of 10 overflows a tail holding this many
+  const chain = cascadeChain(tailFill, cascadeTarget, rng);
+  const chainValues = chain.reduce((sum, run) => sum + run.length, 0) + tailFill;
+  const cascadeLabel = `+10 cascading through ${chain.length + 1} runs (${formatCount(Math.round(chainValues))} values)`;
   const ring10 = rings.get(10)!;
-  for (const engine of engines) {
+  const loadChainWithFullTail = (engine: QuantileEngine): void => {
     engine.replacePool(CASCADE_POOL_ID, chain);
-    if (engine.runsOf(CASCADE_POOL_ID).length !== chain.length) throw new Error('cascade chain was compacted on load');
+    for (let i = 0; i < fills; i++) engine.appendValues(CASCADE_POOL_ID, ring10[i % ring10.length]);
+  };
+  for (const engine of engines) {
+    loadChainWithFullTail(engine);
+    if (engine.runLengths(CASCADE_POOL_ID).length !== chain.length + 1) throw new Error('cascade chain was compacted on load');
     engine.appendValues(CASCADE_POOL_ID, ring10[0]);
-    if (engine.runsOf(CASCADE_POOL_ID).length !== 1) throw new Error('cascade chain did not merge into one run');
+    if (engine.runLengths(CASCADE_POOL_ID).length !== 2) throw new Error('cascade chain did not merge into one run (+ the new tail)');
   }
   const cascadeSpecs: TaskSpec[] = engines.map((engine) => {
     let next = 0;
@@ -134,7 +145,7 @@ export async function run(args: BenchArgs): Promise<BenchReport> {
         engine.appendValues(CASCADE_POOL_ID, ring10[next]);
         next = next + 1 === ring10.length ? 0 : next + 1;
       },
-      opts: { beforeEach: () => engine.replacePool(CASCADE_POOL_ID, chain) },
+      opts: { beforeEach: () => loadChainWithFullTail(engine) },
     };
   });
   records.push(...runGroup('append cascade', groupTiming(args.quick, 'slow'), cascadeSpecs));
@@ -153,7 +164,7 @@ export async function run(args: BenchArgs): Promise<BenchReport> {
     const ts = pick(records, { case: label, engine: 'ts' });
     const harness = records.find((r) => r.case === label && r.role === 'harness');
     const merges = (r: TaskRecord): string => (cascade ? 'every one' : `${r.extra?.merging}/${r.extra?.appends}`);
-    const largest = (r: TaskRecord): string => formatCount(cascade ? Math.round(chainValues + b) : Number(r.extra?.largestMerge ?? 0));
+    const largest = (r: TaskRecord): string => formatCount(cascade ? Math.round(chainValues) : Number(r.extra?.largestMerge ?? 0));
     meanRows.push({
       case: label,
       'wasm mean': formatNs(wasm.meanNs),

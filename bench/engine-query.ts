@@ -63,7 +63,7 @@ function queryTasks(f: PoolFixture, ring: readonly Float64Array[], label: string
           resetIfDoubled(f);
           append();
           if (mode === 'run') {
-            const runs = engine.runsOf(poolId).length;
+            const runs = engine.runLengths(poolId).length; // runsOf would seal the tail
             runsSeen += runs;
             runsMax = Math.max(runsMax, runs);
             queries++;
@@ -124,7 +124,7 @@ export async function run(args: BenchArgs): Promise<BenchReport> {
       const t = performance.now();
       buildPool(engine, poolId, size, 1000, seededRng(size));
       fixtures.set(`${engine.kind}:${size}`, { engine, poolId, size, snapshot: engine.runsOf(poolId) });
-      progress(`  built ${engine.kind} pool of ${formatCount(size)} in ${((performance.now() - t) / 1000).toFixed(2)} s (${engine.runsOf(poolId).length} runs)`);
+      progress(`  built ${engine.kind} pool of ${formatCount(size)} in ${((performance.now() - t) / 1000).toFixed(2)} s (${engine.runLengths(poolId).length} runs)`);
     }
   }
   // Same seeds, same merge policy: the engines must answer bit for bit alike.

@@ -9,8 +9,11 @@
 //   scenarios hello: get, echo-add, echo-query (the POST ceiling with add- and query-shaped bodies)
 //             poolq/fastify: query (p99.5 over 1000 prefilled pools), mix (90 % queries /
 //             10 % appends), add (10 random values, poolId uniform over 1000 pools);
-//             poolq also: query and add paced at 50 % of the measured peak (p50/p99);
-//             hello also: echo-add paced at 50 % of its peak (the latency floor here).
+//             poolq also: query and add paced at 50 % of the measured peak (p50/p99),
+//               and add with 128 connections (add@128c: under --fsync always an append
+//               waits for its group commit, so throughput = connections in flight / commit time);
+//             hello also: echo-add paced at 50 % of its peak (the latency floor here),
+//               and echo-add with 128 connections (the ceiling for add@128c).
 //   peak load wrk, 1 thread, 32 connections, 1 s warm-up + 5 s (bench/wrk/poolq.lua makes every
 //             body with math.random in request()); autocannon when wrk is absent.
 //   paced     bench/http-paced.ts (a child process; bench/lib/http-paced.ts), open loop at 50 %
@@ -72,6 +75,8 @@ const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '.
 // ---- options -------------------------------------------------------------------
 
 type ServerName = 'hello' | 'poolq-never' | 'poolq-always' | 'fastify';
+/** The append rows measured once more with this many connections (group commit needs clients in flight). */
+const MANY_CONNECTIONS = 128;
 const ALL_SERVERS: ServerName[] = ['hello', 'poolq-never', 'poolq-always', 'fastify'];
 
 interface Options {
@@ -326,14 +331,15 @@ let wrkPath: string | null = null;
 let serverCpu: number | null = null;
 let loadgenCpu: number | null = null;
 
-async function peakOnce(server: ServerProcess, name: ServerName, scenario: Mode, opts: Options): Promise<Row> {
+/** `connections`: other than --connections, the row's scenario is then e.g. "add@128c". */
+async function peakOnce(server: ServerProcess, name: ServerName, scenario: Mode, opts: Options, connections = opts.connections): Promise<Row> {
   const load = async (durationS: number): Promise<LoadResult> => {
     const lo = {
       port: server.port,
       mode: scenario,
       shape: opts.shape,
       durationS,
-      connections: opts.connections,
+      connections,
       threads: opts.threads,
       cpu: loadgenCpu,
     };
@@ -349,7 +355,7 @@ async function peakOnce(server: ServerProcess, name: ServerName, scenario: Mode,
   const m1 = machineJiffies();
   const row: Row = {
     server: name,
-    scenario,
+    scenario: connections === opts.connections ? scenario : `${scenario}@${connections}c`,
     kind: 'peak',
     tool: r.tool,
     rps: r.rps,
@@ -549,8 +555,8 @@ async function measure(server: ServerProcess, name: ServerName, once: () => Prom
   return row;
 }
 
-const peak = (server: ServerProcess, name: ServerName, scenario: Mode, opts: Options): Promise<Row> =>
-  measure(server, name, () => peakOnce(server, name, scenario, opts), opts);
+const peak = (server: ServerProcess, name: ServerName, scenario: Mode, opts: Options, connections?: number): Promise<Row> =>
+  measure(server, name, () => peakOnce(server, name, scenario, opts, connections), opts);
 
 const paced = (server: ServerProcess, name: ServerName, scenario: Mode, peakRps: number, opts: Options): Promise<Row> =>
   measure(server, name, () => pacedOnce(server, name, scenario, peakRps, opts), opts);
@@ -619,6 +625,11 @@ function table(headers: string[], body: string[][], rightFrom = 2): string {
 // ---- ratios and checks -----------------------------------------------------------
 
 function ceilingFor(scenario: string): { rps: number; label: string } | undefined {
+  const many = `@${MANY_CONNECTIONS}c`;
+  if (scenario === `add${many}`) {
+    const r = findRow('hello', `echo-add${many}`)?.rps;
+    return r === undefined ? undefined : { rps: r, label: `echo-add${many}` };
+  }
   const ea = findRow('hello', 'echo-add')?.rps;
   const eq = findRow('hello', 'echo-query')?.rps;
   if (scenario === 'add' && ea !== undefined) return { rps: ea, label: 'echo-add' };
@@ -658,7 +669,10 @@ function computeChecks(opts: Options): Check[] {
     ratioCheck('poolq-never', 'add', 0.85, 'hello');
     ratioCheck('poolq-never', 'query', 0.85, 'hello');
   }
-  if (want('poolq-always') && want('hello')) ratioCheck('poolq-always', 'add', 0.75, 'hello');
+  if (want('poolq-always') && want('hello')) {
+    ratioCheck('poolq-always', 'add', 0.75, 'hello');
+    ratioCheck('poolq-always', `add@${MANY_CONNECTIONS}c`, 0.75, 'hello');
+  }
   if (want('fastify')) {
     for (const s of ['poolq-never', 'poolq-always'] as const) {
       if (!want(s)) continue;
@@ -795,6 +809,7 @@ async function main(): Promise<void> {
           const e = await peak(server, name, 'echo-add', opts);
           await paced(server, name, 'echo-add', e.rps, opts); // the latency floor of this machine
           await peak(server, name, 'echo-query', opts);
+          await peak(server, name, 'echo-add', opts, MANY_CONNECTIONS);
         } else {
           const ms = await prefill(server.port, opts);
           console.log(`  prefilled ${opts.shape.pools} pools × ${opts.prefillValues} values in ${Math.round(ms)} ms`);
@@ -804,6 +819,9 @@ async function main(): Promise<void> {
           await peak(server, name, 'mix', opts);
           const a = await peak(server, name, 'add', opts);
           if (name !== 'fastify') await paced(server, name, 'add', a.rps, opts);
+          // Acked after fdatasync, an append's throughput is connections / commit latency:
+          // more clients in flight share each group commit.
+          if (name.startsWith('poolq')) await peak(server, name, 'add', opts, MANY_CONNECTIONS);
         }
       } catch (err) {
         const msg = `${name}: ${(err as Error).message}\n  server output:\n    ${server.tail.slice(-10).join('\n    ')}`;

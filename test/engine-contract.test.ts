@@ -419,6 +419,21 @@ describe.each(VARIANTS)('QuantileEngine contract: %s engine, %s', (kind: EngineK
       expect(oracleMismatches(engine, 1, all)).toEqual([]);
     });
 
+    it('handing out runs after every append (frequent snapshots) keeps O(log n) runs', () => {
+      const random = seededRandom(13);
+      const all: number[] = [];
+      for (let i = 0; i < 2000; i++) {
+        const batch = randomBatch(random, 4);
+        engine.appendValues(1, Float64Array.from(batch));
+        all.push(...batch);
+        engine.runsOf(1);
+      }
+      const runs = engine.runLengths(1).length;
+      expect(runs, `${runs} runs for ${all.length} values`).toBeLessThanOrEqual(2 * Math.log2(all.length) + 2);
+      expect(engine.runLengths(1).reduce((a, b) => a + b, 0)).toBe(all.length);
+      expect(oracleMismatches(engine, 1, all)).toEqual([]);
+    });
+
     it('exports a copy even when the pool is a single run', () => {
       engine.appendValues(1, f64(3, 1, 2));
       expect(engine.runsOf(1).length).toBe(1);

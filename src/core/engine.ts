@@ -66,8 +66,10 @@ export interface QuantileEngine {
   /** Pools in ascending poolId order, strictly after `after` (null: from the start). */
   listPools(after: number | null, limit: number): PoolPage;
 
-  /** The pool's current immutable runs (for snapshots); throws pool_not_found. */
+  /** The pool's current immutable runs (for snapshots; seals the pool's tail into a run); throws pool_not_found. */
   runsOf(poolId: number): readonly SortedRun[];
+  /** Lengths of the pool's runs, a tail last, without changing anything (benchmarks, diagnostics); throws pool_not_found. */
+  runLengths(poolId: number): number[];
   /** All of the pool's values as one sorted run (a new array). */
   exportSorted(poolId: number): SortedRun;
   /** Replaces (or creates) a pool with the given runs, which the engine now owns. */

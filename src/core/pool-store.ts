@@ -258,8 +258,17 @@ export class PoolStore implements QuantileEngine {
 
   runsOf(poolId: number): readonly SortedRun[] {
     const pool = this.requirePool(poolId);
-    pool.sealTail(); // callers may hold the runs across turns (snapshots): no mutable tail escapes
+    if (pool.tail !== null) {
+      pool.sealTail(); // callers may hold the runs across turns (snapshots): no mutable tail escapes
+      this.compact(poolId, pool); // or frequent callers would pile up sealed small runs
+    }
     return pool.runs.slice();
+  }
+
+  runLengths(poolId: number): number[] {
+    return this.requirePool(poolId)
+      .allRuns()
+      .map((run) => run.length);
   }
 
   exportSorted(poolId: number): SortedRun {
