@@ -11,11 +11,12 @@
 // server on this machine can reach: what is left there is the kernel and the
 // two shared cores, not the application.
 // Prints p50 / p99 / max per mode, the off/on ratio, what the server itself saw
-// (its /query latency histogram and event-loop delay); JSON in
+// (its /query latency histogram and event-loop delay) and how long its main
+// thread ran and waited runnable for a CPU (Linux schedstat); JSON in
 // bench/results/latency.json.
 
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
@@ -151,6 +152,20 @@ function serverQueryP99Ms(before: ServerView, after: ServerView): number {
   return NaN;
 }
 
+/**
+ * The server's main thread (the event loop) from /proc/<pid>/task/<pid>/schedstat:
+ * ns on a CPU, ns waiting on a run queue (runnable but not running), timeslices.
+ * null where /proc has no schedstat (not Linux, or schedstats compiled out).
+ */
+function mainThreadSchedstat(pid: number): { runNs: number; waitNs: number; slices: number } | null {
+  try {
+    const [runNs, waitNs, slices] = readFileSync(`/proc/${pid}/task/${pid}/schedstat`, 'utf8').trim().split(/\s+/).map(Number);
+    return { runNs, waitNs, slices };
+  } catch {
+    return null;
+  }
+}
+
 function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((sorted.length - 1) * p))];
 }
@@ -167,6 +182,9 @@ interface ModeResult {
   serverP99Ms: number;
   loopP99Ms: number;
   loopMaxMs: number;
+  /** The server's main thread during the measurement: ms it ran, ms it waited runnable for a CPU. */
+  mainRunMs: number;
+  mainRunQueueMs: number;
 }
 
 /** poolq with these arguments, or null for the bare uWS server. */
@@ -195,6 +213,7 @@ async function runMode(mode: string, serverArgs: string[] | null, pauseMs: numbe
   const latencies: number[] = [];
   const probe = new ProbeClient('127.0.0.1', port);
   const before = bare ? null : await scrape(port); // also resets the server's event-loop delay histogram
+  const sched0 = mainThreadSchedstat(proc.pid!);
   let errors = 0;
   const inFlight: Promise<void>[] = [];
   const start = performance.now();
@@ -215,6 +234,7 @@ async function runMode(mode: string, serverArgs: string[] | null, pauseMs: numbe
     );
   }
   await Promise.all(inFlight);
+  const sched1 = mainThreadSchedstat(proc.pid!);
   const after = bare ? null : await scrape(port);
   probe.close();
   appender?.kill('SIGKILL');
@@ -231,6 +251,8 @@ async function runMode(mode: string, serverArgs: string[] | null, pauseMs: numbe
     serverP99Ms: before !== null && after !== null ? serverQueryP99Ms(before, after) : NaN,
     loopP99Ms: after?.loopP99Ms ?? NaN,
     loopMaxMs: after?.loopMaxMs ?? NaN,
+    mainRunMs: sched0 !== null && sched1 !== null ? (sched1.runNs - sched0.runNs) / 1e6 : NaN,
+    mainRunQueueMs: sched0 !== null && sched1 !== null ? (sched1.waitNs - sched0.waitNs) / 1e6 : NaN,
   };
 }
 
@@ -270,6 +292,7 @@ async function main(): Promise<void> {
         'server p99 ≤ ms': Number.isNaN(r.serverP99Ms) ? '' : r.serverP99Ms,
         // prom-client's event-loop delay samples every 10 ms; the tick itself is taken off.
         'loop delay p99/max ms': Number.isNaN(r.loopP99Ms) ? '' : `${(r.loopP99Ms - 10).toFixed(1)} / ${(r.loopMaxMs - 10).toFixed(1)}`,
+        'main thread ran / waited for a CPU, ms': Number.isNaN(r.mainRunMs) ? '' : `${Math.round(r.mainRunMs)} / ${Math.round(r.mainRunQueueMs)}`,
         'p99 off/on': r === off ? ratio.toFixed(1) + 'x' : '',
       });
     }
