@@ -8,12 +8,9 @@
 --   echo-add    POST /echo  with an add-shaped body   (the bare-server POST ceiling)
 --   echo-query  POST /echo  with a query-shaped body
 --   get         GET /
--- Every body is generated per request in request() with math.random: poolId
--- uniform over 0..POOLS-1 and each of the VALUES values drawn uniformly from a
--- table of 65536 random floats in [0, 1e6) with 3 decimals, made once in
--- init() — string.format per value in request() cost wrk ~5 µs per request
--- (≈ 35 % of its per-request CPU here), which lowered every measured peak, the
--- bare-server ceiling most.
+-- Bodies: poolId uniform over 0..POOLS-1 and each of the VALUES values drawn
+-- uniformly from a table of 65536 random floats in [0, 1e6) with 3 decimals,
+-- made once in init(); 4096 requests of each kind are prebuilt (see request()).
 -- done() prints one line starting with WRK_JSON followed by a JSON object:
 -- requests/s, latency percentiles in microseconds, non-2xx count (wrk counts
 -- statuses >= 400 as errors.status) and socket errors (connect+read+write+timeout).
@@ -30,24 +27,6 @@ queries = 0
 local NV = 65536
 local value_strings = {}
 
-function init(args)
-  mode = args[1] or mode
-  pools = tonumber(args[2] or pools)
-  nvalues = tonumber(args[3] or nvalues)
-  query_pct = tonumber(args[4] or query_pct)
-  -- distinct streams per thread and per run
-  math.randomseed(os.time() * 1000 + math.floor((os.clock() * 1e6) % 1000))
-  for i = 1, NV do
-    value_strings[i] = string.format("%.3f", math.random() * 1e6)
-  end
-  get_request = wrk.format("GET", "/")
-  local known = { add = 1, query = 1, mix = 1, ["echo-add"] = 1, ["echo-query"] = 1, get = 1 }
-  if not known[mode] then
-    io.stderr:write("poolq.lua: unknown mode " .. tostring(mode) .. "\n")
-    os.exit(2)
-  end
-end
-
 local function add_body()
   local t = {}
   for i = 1, nvalues do
@@ -60,24 +39,64 @@ local function query_body()
   return '{"poolId":' .. math.random(0, pools - 1) .. ',"percentile":99.5}'
 end
 
+-- Requests are prebuilt in init(): PREBUILT of each kind, formatted once, so
+-- request() only picks one. Building and formatting a body per request cost wrk
+-- most of its CPU, and wrk (one thread, one core) was the ceiling of every
+-- bare-server row. The bodies still carry random pool ids (uniform over POOLS)
+-- and random values; PREBUILT distinct ones are plenty for a server that
+-- cannot tell them from fresh ones.
+local PREBUILT = 4096
+local add_requests, query_requests, echo_add_requests, echo_query_requests = {}, {}, {}, {}
+
+local function prebuild()
+  for i = 1, PREBUILT do
+    local a = add_body()
+    local q = query_body()
+    add_requests[i] = wrk.format("POST", "/add", headers, a)
+    query_requests[i] = wrk.format("POST", "/query", headers, q)
+    echo_add_requests[i] = wrk.format("POST", "/echo", headers, a)
+    echo_query_requests[i] = wrk.format("POST", "/echo", headers, q)
+  end
+end
+
+function init(args)
+  mode = args[1] or mode
+  pools = tonumber(args[2] or pools)
+  nvalues = tonumber(args[3] or nvalues)
+  query_pct = tonumber(args[4] or query_pct)
+  -- distinct streams per thread and per run
+  math.randomseed(os.time() * 1000 + math.floor((os.clock() * 1e6) % 1000))
+  for i = 1, NV do
+    value_strings[i] = string.format("%.3f", math.random() * 1e6)
+  end
+  get_request = wrk.format("GET", "/")
+  prebuild()
+  local known = { add = 1, query = 1, mix = 1, ["echo-add"] = 1, ["echo-query"] = 1, get = 1 }
+  if not known[mode] then
+    io.stderr:write("poolq.lua: unknown mode " .. tostring(mode) .. "\n")
+    os.exit(2)
+  end
+end
+
 function request()
+  local i = math.random(1, PREBUILT)
   if mode == "add" then
     adds = adds + 1
-    return wrk.format("POST", "/add", headers, add_body())
+    return add_requests[i]
   elseif mode == "query" then
     queries = queries + 1
-    return wrk.format("POST", "/query", headers, query_body())
+    return query_requests[i]
   elseif mode == "mix" then
     if math.random(1, 100) <= query_pct then
       queries = queries + 1
-      return wrk.format("POST", "/query", headers, query_body())
+      return query_requests[i]
     end
     adds = adds + 1
-    return wrk.format("POST", "/add", headers, add_body())
+    return add_requests[i]
   elseif mode == "echo-add" then
-    return wrk.format("POST", "/echo", headers, add_body())
+    return echo_add_requests[i]
   elseif mode == "echo-query" then
-    return wrk.format("POST", "/echo", headers, query_body())
+    return echo_query_requests[i]
   end
   return get_request
 end

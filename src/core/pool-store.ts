@@ -174,7 +174,7 @@ export class PoolStore implements QuantileEngine {
     }
     pool.count += run.length;
     this.totalValues += run.length;
-    pool.cache.clear();
+    if (pool.cache.size > 0) pool.cache.clear(); // clear() allocates a new table even when empty
     const { appendMaxValues, maxValues } = this.tail;
     if (run.length <= appendMaxValues && pool.mergeIntoTail(run, maxValues)) return { created, count: pool.count };
     if (run.length <= appendMaxValues) {
