@@ -90,6 +90,30 @@ describe('group commit (fsync=always)', () => {
     await store.close();
   });
 
+  it('clients that resubmit when answered share one commit, not two alternating ones (commit gathering)', async () => {
+    const fs = new PowerCutFs();
+    fs.syncDelayMs = 2;
+    // A wide gathering window, so a busy test machine's slow event-loop turns cannot split a round.
+    const store = await openDurableStore({ dataDir: '/data', fsync: 'always', engine: await createTestEngine('ts'), files: fs, snapshotIntervalMs: 0, commitGatherMs: 50 });
+    const random = seededRandom(9);
+    const CLIENTS = 16;
+    const ROUNDS = 12;
+    const turn = (): Promise<void> => new Promise((r) => setImmediate(r));
+    const client = async (id: number): Promise<void> => {
+      for (let round = 0; round < ROUNDS; round++) {
+        await store.append(id, sortedRun(randomValues(random, 5)));
+        // The next request arrives 0-3 event-loop turns after the answer, as over a network.
+        for (let t = Math.floor(random() * 4); t > 0; t--) await turn();
+      }
+    };
+    const before = store.stats().fdatasyncs;
+    await Promise.all(Array.from({ length: CLIENTS }, (_, id) => client(id)));
+    const commits = store.stats().fdatasyncs - before;
+    // One commit per round when every client joins it; two alternating groups would need ~2 per round.
+    expect(commits, `${commits} fdatasyncs for ${CLIENTS * ROUNDS} appends`).toBeLessThanOrEqual(ROUNDS + 1);
+    await store.close();
+  });
+
   it('a full commit queue refuses at once with unavailable and applies nothing refused', async () => {
     const fs = new PowerCutFs();
     fs.syncDelayMs = 40;

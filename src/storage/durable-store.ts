@@ -80,6 +80,8 @@ export interface DurableStoreOptions {
   maxPendingRecords?: number;
   /** After a failed retry, refuse changes this long before trying the disk again. Default 1000 ms. */
   retryBackoffMs?: number;
+  /** `always`: how long a commit may wait to gather as many appends as the last one held (see "Commit gathering"). Default 0.5 ms; 0 turns it off. */
+  commitGatherMs?: number;
   /**
    * Writes and fdatasyncs a snapshot file (default: writeSnapshotFile through
    * `files`). A piscina worker can run writeSnapshotFileSync instead; it then
@@ -148,10 +150,23 @@ const DEFAULTS = {
   maxPendingBytes: 64 << 20,
   maxPendingRecords: 100_000,
   retryBackoffMs: 1000,
+  commitGatherMs: 0.5,
 };
 
 /** Values up to this size are copied into the batch buffer; larger runs are written from place. */
 const INLINE_VALUE_BYTES = 64 << 10;
+/*
+ * Commit gathering (`commitGatherMs`, default 0.5 ms). `always`: before a
+ * commit, wait (at most that long, yielding to the event loop) until as many
+ * appends are queued as the previous commit acknowledged.
+ * Without it, clients that resubmit as soon as they are answered split into
+ * two groups that alternate fdatasyncs, each waiting ~2 of them: under
+ * bench:http's 32 connections a commit held 13.5 appends on average (p50 9)
+ * with fdatasync at 0.76 ms p50. With it a commit held all 32 and appends/s
+ * went up 1.26× (alternating builds under the same wrk load; fdatasync 0.84 ms
+ * p50 either way). PostgreSQL's commit_delay, made adaptive: a lone append
+ * after a lone append never waits.
+ */
 /** Keep each write chunk well below Node's 2 GiB single-I/O limit. */
 const MAX_CHUNK_BYTES = 256 << 20;
 
@@ -200,6 +215,7 @@ function optionalNumber(options: object, name: string, fallback: number, min: nu
 }
 
 interface Tuning {
+  commitGatherMs: number;
   fsyncIntervalMs: number;
   snapshotIntervalMs: number;
   snapshotWalBytes: number;
@@ -216,6 +232,7 @@ function resolveTuning(options: DurableStoreOptions): Tuning {
     maxPendingBytes: optionalNumber(options, 'maxPendingBytes', DEFAULTS.maxPendingBytes, 1),
     maxPendingRecords: optionalNumber(options, 'maxPendingRecords', DEFAULTS.maxPendingRecords, 1),
     retryBackoffMs: optionalNumber(options, 'retryBackoffMs', DEFAULTS.retryBackoffMs, 0),
+    commitGatherMs: optionalNumber(options, 'commitGatherMs', DEFAULTS.commitGatherMs, 0),
   };
 }
 
@@ -263,6 +280,9 @@ class DurableStoreImpl implements DurableStore {
 
   private flushScheduled = false;
   private flushing: Promise<void> | null = null;
+  /** `always`: appends the last fdatasync acknowledged (the next commit gathers up to as many). */
+  private lastCommitSize = 0;
+  private readonly commitGatherMs: number;
   private syncRequested = false;
   private rotateWaiters: ((rotated: boolean) => void)[] | null = null;
   private ioStage: IoStage = 'write';
@@ -305,6 +325,7 @@ class DurableStoreImpl implements DurableStore {
     this.maxPendingBytes = tuning.maxPendingBytes;
     this.maxPendingRecords = tuning.maxPendingRecords;
     this.retryBackoffMs = tuning.retryBackoffMs;
+    this.commitGatherMs = tuning.commitGatherMs;
     this.syncAtBytes = Math.max(1, Math.floor(this.maxPendingBytes / 2));
     this.syncAtRecords = Math.max(1, Math.floor(this.maxPendingRecords / 2));
 
@@ -517,6 +538,7 @@ class DurableStoreImpl implements DurableStore {
   private async flushLoop(): Promise<void> {
     while (this.hasWork() && !this.inBackoff()) {
       try {
+        await this.gatherCommit();
         await this.flushStep();
         this.consecutiveFailures = 0;
         if (this.degraded) {
@@ -526,6 +548,17 @@ class DurableStoreImpl implements DurableStore {
       } catch (err) {
         await this.onWriteFailure(err);
       }
+    }
+  }
+
+  /** See "Commit gathering" at the top of this file. */
+  private async gatherCommit(): Promise<void> {
+    if (this.policy !== 'always' || this.commitGatherMs === 0) return;
+    const want = Math.min(this.lastCommitSize, this.maxPendingRecords);
+    if (this.queue.length >= want) return;
+    const until = performance.now() + this.commitGatherMs;
+    while (this.queue.length < want && this.lifecycle === 'open' && performance.now() < until) {
+      await new Promise((resolve) => setImmediate(resolve));
     }
   }
 
@@ -596,7 +629,10 @@ class DurableStoreImpl implements DurableStore {
     this.pendingBytes -= bytes;
     if (done.length === 0) return;
     this.durableSeq = done[done.length - 1].seq;
-    if (this.policy === 'always') for (const r of done) this.applyDurable(r);
+    if (this.policy === 'always') {
+      this.lastCommitSize = done.length;
+      for (const r of done) this.applyDurable(r);
+    }
   }
 
   /** `always`: the record is durable; apply it in log order and answer. */
