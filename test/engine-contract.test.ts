@@ -88,6 +88,19 @@ function randomBatch(random: () => number, maxLength: number): number[] {
   return Array.from({ length }, () => Math.round((random() - 0.5) * 2000) / 8);
 }
 
+/** `count` appends of 1..maxLength random values to `poolId`; `after` runs after each. Returns every value appended. */
+function appendRandomBatches(engine: QuantileEngine, poolId: number, seed: number, count: number, maxLength: number, after?: () => void): number[] {
+  const random = seededRandom(seed);
+  const all: number[] = [];
+  for (let i = 0; i < count; i++) {
+    const batch = randomBatch(random, maxLength);
+    engine.appendValues(poolId, Float64Array.from(batch));
+    all.push(...batch);
+    after?.();
+  }
+  return all;
+}
+
 /**
  * Every contract test runs with the service's default tail (small appends merge
  * into one mutable buffer per pool), with a tiny tail sealed every few appends,
@@ -420,14 +433,7 @@ describe.each(VARIANTS)('QuantileEngine contract: %s engine, %s', (kind: EngineK
     });
 
     it('handing out runs after every append (frequent snapshots) keeps O(log n) runs', () => {
-      const random = seededRandom(13);
-      const all: number[] = [];
-      for (let i = 0; i < 2000; i++) {
-        const batch = randomBatch(random, 4);
-        engine.appendValues(1, Float64Array.from(batch));
-        all.push(...batch);
-        engine.runsOf(1);
-      }
+      const all = appendRandomBatches(engine, 1, 13, 2000, 4, () => engine.runsOf(1));
       const runs = engine.runLengths(1).length;
       expect(runs, `${runs} runs for ${all.length} values`).toBeLessThanOrEqual(2 * Math.log2(all.length) + 2);
       expect(engine.runLengths(1).reduce((a, b) => a + b, 0)).toBe(all.length);
@@ -459,13 +465,7 @@ describe.each(VARIANTS)('QuantileEngine contract: %s engine, %s', (kind: EngineK
     });
 
     it('keeps O(log n) runs over 2000 small appends', () => {
-      const random = seededRandom(2000);
-      const all: number[] = [];
-      for (let i = 0; i < 2000; i++) {
-        const batch = randomBatch(random, 4);
-        engine.appendValues(1, Float64Array.from(batch));
-        all.push(...batch);
-      }
+      const all = appendRandomBatches(engine, 1, 2000, 2000, 4);
       const n = all.length;
       const runs = engine.stats().runs;
       expect(runs).toBe(engine.runsOf(1).length);
