@@ -6,7 +6,7 @@
 
 import { invalidRequest, PoolqError } from '../core/errors.js';
 import { isQuantileMethod, QUANTILE_METHODS, type QuantileMethod } from '../core/methods.js';
-import { allocateRun } from '../core/sorted-run.js';
+import { allocateBatch } from '../core/sorted-run.js';
 
 export const MAX_POOL_ID = Number.MAX_SAFE_INTEGER; // 2^53 - 1
 export const MAX_PERCENTILES_PER_QUERY = 1000;
@@ -71,7 +71,7 @@ export function checkValues(value: unknown, field = 'poolValues'): Float64Array 
   if (!Array.isArray(value)) throw invalidRequest(field, `${field} must be an array of numbers, got ${describe(value)}.`);
   const n = value.length;
   if (n === 0) throw invalidRequest(field, `${field} must not be empty.`);
-  const out = allocateRun(n);
+  const out = allocateBatch(n);
   for (let i = 0; i < n; i++) {
     const v = value[i];
     // v - v is 0 only for finite numbers; 1e400 parses to Infinity and lands here.
