@@ -10,6 +10,7 @@ import type { Kernels } from '../core/kernels.js';
 import { allocateRun, trustSorted } from '../core/sorted-run.js';
 import { createTsKernels } from '../core/ts-kernels.js';
 import { instantiateWasmKernels } from '../core/wasm-kernels.js';
+import { parseAddBodyFast, parseValuesBodyFast } from '../http/bulk-parse.js';
 import { checkValues, parseAddRequest, parseJson } from '../http/validate.js';
 import { bytesOf, crc32cOf } from '../storage/binary.js';
 import { writeSnapshotFileSync } from '../storage/snapshot-format.js';
@@ -52,6 +53,8 @@ function handlerFor(kernels: Kernels) {
       }
       case 'parseValues': {
         try {
+          const fast = parseValuesBodyFast(task.body);
+          if (fast !== null) return { ok: true, values: fast };
           return { ok: true, values: checkValues(parseJson(Buffer.from(task.body.buffer, task.body.byteOffset, task.body.byteLength)), 'body') };
         } catch (err) {
           return rejection(err);
@@ -59,7 +62,8 @@ function handlerFor(kernels: Kernels) {
       }
       case 'parseAdd': {
         try {
-          const { poolId, values } = parseAddRequest(parseJson(Buffer.from(task.body.buffer, task.body.byteOffset, task.body.byteLength)));
+          const { poolId, values } =
+            parseAddBodyFast(task.body) ?? parseAddRequest(parseJson(Buffer.from(task.body.buffer, task.body.byteOffset, task.body.byteLength)));
           return { ok: true, poolId, values };
         } catch (err) {
           return rejection(err);
