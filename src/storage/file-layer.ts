@@ -58,9 +58,29 @@ const MAX_READ_BYTES = 256 << 20;
  * 10⁶-value record is 8 MB, ~5 ms) stay on the pool so they never stall the loop.
  */
 const CALLER_THREAD_WRITE_MAX_BYTES = 64 << 10;
+/**
+ * A write into the page cache can still block: when dirty memory passes the
+ * kernel's limit (a large snapshot on a small machine), writers are throttled
+ * for tens of milliseconds. After one write on the calling thread took this
+ * long, this file's writes go to the pool for CALLER_THREAD_WRITE_BACKOFF_MS.
+ */
+const SLOW_CALLER_THREAD_WRITE_MS = 2;
+const CALLER_THREAD_WRITE_BACKOFF_MS = 10_000;
 
-class NodeFile implements FileHandle {
-  constructor(private readonly handle: NodeHandle) {}
+/** writevSync's shape; tests pass a slow one. */
+export type SyncWritev = (fd: number, buffers: readonly Uint8Array[], position: number) => number;
+
+export class NodeFile implements FileHandle {
+  /** performance.now() until which writes stay off the calling thread. */
+  private callerWritesPausedUntil = 0;
+  /** Writes made on the calling thread, and on the pool (tests, diagnostics). */
+  callerThreadWrites = 0;
+  poolWrites = 0;
+
+  constructor(
+    private readonly handle: NodeHandle,
+    private readonly syncWritev: SyncWritev = writevSync,
+  ) {}
 
   async size(): Promise<number> {
     return (await this.handle.stat()).size;
@@ -79,13 +99,23 @@ class NodeFile implements FileHandle {
   async write(chunks: readonly Uint8Array[], position: number): Promise<void> {
     let total = 0;
     for (const c of chunks) total += c.length;
-    const onCaller = total <= CALLER_THREAD_WRITE_MAX_BYTES;
+    const onCaller = total <= CALLER_THREAD_WRITE_MAX_BYTES && performance.now() >= this.callerWritesPausedUntil;
     // writev may write short; resume from the first unwritten byte.
     let pending = chunks.filter((c) => c.length > 0);
     let at = position;
     while (pending.length > 0) {
       const batch = pending.slice(0, MAX_IOVECS);
-      const bytesWritten = onCaller ? writevSync(this.handle.fd, batch, at) : (await this.handle.writev(batch, at)).bytesWritten;
+      let bytesWritten: number;
+      if (onCaller) {
+        const started = performance.now();
+        bytesWritten = this.syncWritev(this.handle.fd, batch, at);
+        const now = performance.now();
+        if (now - started >= SLOW_CALLER_THREAD_WRITE_MS) this.callerWritesPausedUntil = now + CALLER_THREAD_WRITE_BACKOFF_MS;
+        this.callerThreadWrites++;
+      } else {
+        bytesWritten = (await this.handle.writev(batch, at)).bytesWritten;
+        this.poolWrites++;
+      }
       if (bytesWritten === 0) throw Object.assign(new Error('writev wrote 0 bytes'), { code: 'EIO' });
       at += bytesWritten;
       let left = bytesWritten;
