@@ -6,27 +6,25 @@
 import type { QuantileEngine } from '../../src/core/engine.js';
 import { allocateRun, trustSorted, type SortedRun } from '../../src/core/sorted-run.js';
 
-/** Uniform doubles in [0, 1) with 53 random bits, from two mulberry32 streams. */
-export type Rng = () => number;
-
-export function seededRng(seed: number): Rng {
-  let a = seed >>> 0;
-  let b = (seed ^ 0x9e3779b9) >>> 0;
-  const next32 = (state: number): [number, number] => {
-    // mulberry32 (Tommy Ettinger): small, fast, passes gjrand/PractRand for this use.
+/** mulberry32 (Tommy Ettinger): 32 random bits per call; small, fast, passes gjrand/PractRand for this use. */
+export function rng32(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
     state = (state + 0x6d2b79f5) >>> 0;
     let t = state;
     t = Math.imul(t ^ (t >>> 15), t | 1);
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return [state, (t ^ (t >>> 14)) >>> 0];
+    return (t ^ (t >>> 14)) >>> 0;
   };
-  return () => {
-    let hi: number;
-    let lo: number;
-    [a, hi] = next32(a);
-    [b, lo] = next32(b);
-    return ((hi >>> 5) * 67108864 + (lo >>> 6)) / 9007199254740992; // (27 + 26 bits) / 2^53
-  };
+}
+
+/** Uniform doubles in [0, 1) with 53 random bits, from two mulberry32 streams. */
+export type Rng = () => number;
+
+export function seededRng(seed: number): Rng {
+  const hi = rng32(seed);
+  const lo = rng32(seed ^ 0x9e3779b9);
+  return () => ((hi() >>> 5) * 67108864 + (lo() >>> 6)) / 9007199254740992; // (27 + 26 bits) / 2^53
 }
 
 export function fillUniform(out: Float64Array, rng: Rng): Float64Array {

@@ -6,19 +6,8 @@
 import { closeSync, fdatasyncSync, fsyncSync, openSync, renameSync, writevSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { allocateRun, trustSorted, type SortedRun } from '../../src/core/sorted-run.js';
+import { rng32 } from './data.js';
 import { snapshotFileName, snapshotWrites, type SnapshotPool, type SnapshotSummary } from '../../src/storage/snapshot-format.js';
-
-/** mulberry32: 32 random bits per call. */
-export function rng32(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return (t ^ (t >>> 14)) >>> 0;
-  };
-}
 
 /**
  * `n` strictly increasing doubles starting near `base`: a running sum of

@@ -20,7 +20,8 @@ import {
   type FileLayer,
   type FsyncPolicy,
 } from '../../src/storage/index.js';
-import { buildPools, rng32, walBytesFor, writeSnapshotTimed, type TimedSnapshotWrite } from './storage-data.js';
+import { rng32 } from './data.js';
+import { buildPools, walBytesFor, writeSnapshotTimed, type TimedSnapshotWrite } from './storage-data.js';
 import { emitResult } from './storage-procs.js';
 
 const MiB = 1 << 20;
