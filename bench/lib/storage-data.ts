@@ -1,13 +1,13 @@
 // Data for `npm run bench:storage`: sorted runs made fast (a running sum of
 // random increments, so no sort is needed and 1e8 values take well under a
-// second), pools of them, and a snapshot writer that uses the store's own
-// encoder (snapshotWrites) but times the write phase and the fdatasync apart.
+// second), pools of them, and a snapshot write through the store's own
+// writeSnapshotFileSync that times the write phase and the fdatasync apart.
 
-import { closeSync, fdatasyncSync, fsyncSync, openSync, renameSync, writevSync } from 'node:fs';
+import { closeSync, fsyncSync, openSync, renameSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { allocateRun, trustSorted, type SortedRun } from '../../src/core/sorted-run.js';
 import { rng32 } from './data.js';
-import { snapshotFileName, snapshotWrites, type SnapshotPool, type SnapshotSummary } from '../../src/storage/snapshot-format.js';
+import { snapshotFileName, writeSnapshotFileSync, type SnapshotPool, type SnapshotSummary } from '../../src/storage/snapshot-format.js';
 
 /**
  * `n` strictly increasing doubles starting near `base`: a running sum of
@@ -47,32 +47,16 @@ export interface TimedSnapshotWrite {
 
 /**
  * Writes `snapshot-<seq>.bin` into `dataDir` exactly as the store would (same
- * encoder, same bytes: write `.tmp`, fdatasync, rename, fsync the directory),
- * synchronously like writeSnapshotFileSync, timing each step.
+ * writer, same bytes: writeSnapshotFileSync into `.tmp` — write, fdatasync —
+ * then rename and fsync the directory), timing each step.
  */
 export function writeSnapshotTimed(dataDir: string, seq: number, pools: readonly SnapshotPool[]): TimedSnapshotWrite {
   const file = join(dataDir, snapshotFileName(seq));
-  const tmp = `${file}.tmp`;
   const t0 = performance.now();
-  const fd = openSync(tmp, 'w');
-  let summary: SnapshotSummary;
-  let t1: number;
-  let t2: number;
-  try {
-    const gen = snapshotWrites(seq, pools);
-    let step = gen.next();
-    while (!step.done) {
-      writevFully(fd, step.value.chunks, step.value.position);
-      step = gen.next();
-    }
-    summary = step.value;
-    t1 = performance.now();
-    fdatasyncSync(fd);
-    t2 = performance.now();
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(tmp, file);
+  let t1 = t0;
+  const summary = writeSnapshotFileSync(`${file}.tmp`, seq, pools, () => (t1 = performance.now()));
+  const t2 = performance.now();
+  renameSync(`${file}.tmp`, file);
   const dirFd = openSync(dirname(file), 'r');
   try {
     fsyncSync(dirFd);
@@ -81,21 +65,6 @@ export function writeSnapshotTimed(dataDir: string, seq: number, pools: readonly
   }
   const t3 = performance.now();
   return { summary, file, writeMs: t1 - t0, fdatasyncMs: t2 - t1, renameMs: t3 - t2, totalMs: t3 - t0 };
-}
-
-function writevFully(fd: number, chunks: readonly Uint8Array[], position: number): void {
-  let pending = chunks.filter((c) => c.length > 0);
-  let at = position;
-  while (pending.length > 0) {
-    const written = writevSync(fd, pending.slice(0, 1024), at);
-    if (written === 0) throw new Error('writev wrote 0 bytes');
-    at += written;
-    let left = written;
-    let i = 0;
-    while (i < pending.length && left >= pending[i].length) left -= pending[i++].length;
-    pending = pending.slice(i);
-    if (left > 0) pending[0] = pending[0].subarray(left);
-  }
 }
 
 /** Bytes of a WAL holding `appends` appends of `values` values (header + records). */

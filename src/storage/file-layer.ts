@@ -67,6 +67,31 @@ const CALLER_THREAD_WRITE_MAX_BYTES = 64 << 10;
 const SLOW_CALLER_THREAD_WRITE_MS = 2;
 const CALLER_THREAD_WRITE_BACKOFF_MS = 10_000;
 
+/**
+ * What is left of `pending` after a writev wrote its first `written` bytes
+ * (writev may write short). 0 bytes is an error (EIO): retrying would spin.
+ */
+export function unwritten(pending: readonly Uint8Array[], written: number): Uint8Array[] {
+  if (written === 0) throw Object.assign(new Error('writev wrote 0 bytes'), { code: 'EIO' });
+  let left = written;
+  let i = 0;
+  while (i < pending.length && left >= pending[i].length) left -= pending[i++].length;
+  const rest = pending.slice(i);
+  if (left > 0) rest[0] = rest[0].subarray(left);
+  return rest;
+}
+
+/** Writes all of `chunks` from `position` on with writev(2) on this thread, resuming after short writes. */
+export function writevFullySync(fd: number, chunks: readonly Uint8Array[], position: number): void {
+  let pending = chunks.filter((c) => c.length > 0);
+  let at = position;
+  while (pending.length > 0) {
+    const written = writevSync(fd, pending.slice(0, MAX_IOVECS), at);
+    at += written;
+    pending = unwritten(pending, written);
+  }
+}
+
 /** writevSync's shape; tests pass a slow one. */
 export type SyncWritev = (fd: number, buffers: readonly Uint8Array[], position: number) => number;
 
@@ -116,13 +141,8 @@ export class NodeFile implements FileHandle {
         bytesWritten = (await this.handle.writev(batch, at)).bytesWritten;
         this.poolWrites++;
       }
-      if (bytesWritten === 0) throw Object.assign(new Error('writev wrote 0 bytes'), { code: 'EIO' });
       at += bytesWritten;
-      let left = bytesWritten;
-      let i = 0;
-      while (i < pending.length && left >= pending[i].length) left -= pending[i++].length;
-      pending = pending.slice(i);
-      if (left > 0) pending[0] = pending[0].subarray(left);
+      pending = unwritten(pending, bytesWritten);
     }
   }
 
