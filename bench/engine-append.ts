@@ -18,22 +18,15 @@
 import { createEngine } from '../src/core/create-engine.js';
 import type { QuantileEngine } from '../src/core/engine.js';
 import { DEFAULT_TAIL } from '../src/core/pool-store.js';
-import type { SortedRun } from '../src/core/sorted-run.js';
 import { runIfMain, type BenchArgs } from './lib/cli.js';
-import { batchRing, buildPool, cascadeChain, seededRng } from './lib/data.js';
-import { groupTiming, harnessTasks, progress, runGroup, type TaskSpec } from './lib/measure.js';
+import { batchRing, cascadeChain, seededRng } from './lib/data.js';
+import { buildPoolFixtures, fixtureKey, type PoolFixture } from './lib/pool-fixtures.js';
+import { groupTiming, harnessTasks, runGroup, type TaskSpec } from './lib/measure.js';
 import { formatCount, formatNs, pick, ratio, winner, type BenchReport, type TableRow, type TaskRecord } from './lib/report.js';
 
 const BUILD_BATCH = 1000;
 const RING = 64;
 const CASCADE_POOL_ID = 1_000_000;
-
-interface PoolFixture {
-  engine: QuantileEngine;
-  poolId: number;
-  size: number;
-  snapshot: readonly SortedRun[];
-}
 
 /** Appends one ring batch per timed call; hooks reset the pool and watch its runs. */
 function appendTask(fixture: PoolFixture, batchSize: number, ring: readonly Float64Array[], caseLabel: string): TaskSpec {
@@ -86,16 +79,7 @@ export async function run(args: BenchArgs): Promise<BenchReport> {
   const cascadeTarget = args.quick ? 1e6 : 1e7;
 
   const engines = [await createEngine({ kind: 'wasm', wasmBuild: 'release' }), await createEngine({ kind: 'ts' })];
-  const fixtures = new Map<string, PoolFixture>(); // `${kind}:${size}`
-  for (const engine of engines) {
-    engine.setMergeOffloader(null);
-    for (const [poolId, size] of sizes.entries()) {
-      const t = performance.now();
-      buildPool(engine, poolId, size, BUILD_BATCH, seededRng(size)); // same seed: both engines hold the same values
-      fixtures.set(`${engine.kind}:${size}`, { engine, poolId, size, snapshot: engine.runsOf(poolId) });
-      progress(`  built ${engine.kind} pool of ${formatCount(size)} in ${((performance.now() - t) / 1000).toFixed(2)} s (${engine.runLengths(poolId).length} runs)`);
-    }
-  }
+  const fixtures = buildPoolFixtures(engines, sizes, BUILD_BATCH);
 
   const rng = seededRng(0xa99e);
   const rings = new Map(batchSizes.map((b) => [b, batchRing(RING, b, rng)]));
@@ -106,7 +90,7 @@ export async function run(args: BenchArgs): Promise<BenchReport> {
     for (const b of batchSizes) {
       const label = caseLabel(size, b);
       const specs: TaskSpec[] = [
-        ...engines.map((engine) => appendTask(fixtures.get(`${engine.kind}:${size}`)!, b, rings.get(b)!, label)),
+        ...engines.map((engine) => appendTask(fixtures.get(fixtureKey(engine.kind, size))!, b, rings.get(b)!, label)),
         ...harnessTasks(label),
       ];
       records.push(...runGroup(`append ${label}`, groupTiming(args.quick, 'fast'), specs));
@@ -208,7 +192,7 @@ export async function run(args: BenchArgs): Promise<BenchReport> {
       'Each append is timed alone (1 call per sample, 0.7–100+ µs); "harness" is an empty timed call in the same Bench, included in every sample and not subtracted.',
       'Pools were built by appends of 1000 and reset to that snapshot (untimed) whenever they doubled; "largest merge" is the biggest run a merge produced while timed.',
       'On this VM first writes to fresh memory cost ≈ 3.5 ms per MiB (page faults; engine-merge "alloc+touch"), and every merge writes a fresh allocateRun, so the big merges in max and in the cascade row are mostly page faults, not merge work.',
-      `The cascade row resets (untimed) to ${chain.length} runs of ${chain.map((r) => formatCount(r.length)).join(', ')} values; its one append merges them all: the worst single append at that size with inline merges (setMergeOffloader(null)).`,
+      `The cascade row resets (untimed) to ${chain.length} runs of ${chain.map((r) => formatCount(r.length)).join(', ')} values and a tail of ${tailFill} values; its one 10-value append overflows the tail, which is sealed into a run, and the merge policy then merges them all: the worst single append at that size with inline merges (setMergeOffloader(null)).`,
     ],
     summary,
   };

@@ -14,11 +14,10 @@
 // once they have doubled. Merges run inline (setMergeOffloader(null)).
 
 import { createEngine } from '../src/core/create-engine.js';
-import type { QuantileEngine } from '../src/core/engine.js';
-import type { SortedRun } from '../src/core/sorted-run.js';
 import { runIfMain, type BenchArgs } from './lib/cli.js';
-import { batchRing, buildPool, seededRng } from './lib/data.js';
-import { consume, groupTiming, harnessTasks, progress, runGroup, type TaskSpec } from './lib/measure.js';
+import { batchRing, seededRng } from './lib/data.js';
+import { buildPoolFixtures, fixtureKey, type PoolFixture } from './lib/pool-fixtures.js';
+import { consume, groupTiming, harnessTasks, runGroup, type TaskSpec } from './lib/measure.js';
 import { formatCount, formatNs, pick, ratio, winner, type BenchReport, type TableRow, type TaskRecord } from './lib/report.js';
 
 const PERCENTILE = 99.5;
@@ -26,13 +25,6 @@ const APPEND = 10;
 const CACHED_BATCH = 1000;
 const TARGET_NS = 50_000;
 const TARGET_SIZE = 1e7;
-
-interface PoolFixture {
-  engine: QuantileEngine;
-  poolId: number;
-  size: number;
-  snapshot: readonly SortedRun[];
-}
 
 function resetIfDoubled(f: PoolFixture): void {
   if (f.engine.countOf(f.poolId)! > 2 * f.size) f.engine.replacePool(f.poolId, f.snapshot);
@@ -117,19 +109,10 @@ export async function run(args: BenchArgs): Promise<BenchReport> {
   // Quick mode keeps 1e7: it is where the target applies.
   const sizes = args.quick ? [1e3, 1e5, 1e7] : [1e3, 1e5, 1e6, 1e7];
   const engines = [await createEngine({ kind: 'wasm', wasmBuild: 'release' }), await createEngine({ kind: 'ts' })];
-  const fixtures = new Map<string, PoolFixture>();
-  for (const engine of engines) {
-    engine.setMergeOffloader(null);
-    for (const [poolId, size] of sizes.entries()) {
-      const t = performance.now();
-      buildPool(engine, poolId, size, 1000, seededRng(size));
-      fixtures.set(`${engine.kind}:${size}`, { engine, poolId, size, snapshot: engine.runsOf(poolId) });
-      progress(`  built ${engine.kind} pool of ${formatCount(size)} in ${((performance.now() - t) / 1000).toFixed(2)} s (${engine.runLengths(poolId).length} runs)`);
-    }
-  }
+  const fixtures = buildPoolFixtures(engines, sizes, 1000);
   // Same seeds, same merge policy: the engines must answer bit for bit alike.
   for (const size of sizes) {
-    const [w, t] = engines.map((e) => e.quantile(fixtures.get(`${e.kind}:${size}`)!.poolId, PERCENTILE));
+    const [w, t] = engines.map((e) => e.quantile(fixtures.get(fixtureKey(e.kind, size))!.poolId, PERCENTILE));
     if (!Object.is(w, t)) throw new Error(`engines disagree on p${PERCENTILE} of pool ${size}: wasm ${w}, ts ${t}`);
   }
 
@@ -138,7 +121,7 @@ export async function run(args: BenchArgs): Promise<BenchReport> {
   const label = (size: number): string => `pool ${formatCount(size)}`;
   for (const size of sizes) {
     const specs: TaskSpec[] = [
-      ...engines.flatMap((engine) => queryTasks(fixtures.get(`${engine.kind}:${size}`)!, ring, label(size))),
+      ...engines.flatMap((engine) => queryTasks(fixtures.get(fixtureKey(engine.kind, size))!, ring, label(size))),
       ...harnessTasks(label(size), CACHED_BATCH),
     ];
     records.push(...runGroup(`query ${label(size)}`, groupTiming(args.quick, 'fast'), specs));
