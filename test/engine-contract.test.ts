@@ -155,6 +155,18 @@ describe.each(VARIANTS)('QuantileEngine contract: %s engine, %s', (kind: EngineK
       expect(Array.from(run, bitsHex)).toEqual([-1, -0, -0, 0, 0, 2].map(bitsHex));
     });
 
+    it('batches appended with no read between them read back as one sorted pool, -0 before +0', () => {
+      // The tail keeps batches unmerged until a reader needs them; then it sorts and merges them.
+      const batches = [[0, 3, -0], [-0, 0, -2], [1, -0], [0, 0, -0, 5], [-1]];
+      for (const batch of batches) engine.appendValues(3, Float64Array.from(batch));
+      const expected = Float64Array.from(batches.flat()).sort();
+      expect(Array.from(engine.exportSorted(3), bitsHex)).toEqual(Array.from(expected, bitsHex));
+      expect(engine.quantiles(3, [0, 100])).toEqual([-2, 5]);
+      engine.appendValues(3, f64(-3, -0, 0, 9)); // one more batch after a read
+      expect(engine.quantiles(3, [0, 100])).toEqual([-3, 9]);
+      expect(Array.from(engine.exportSorted(3), bitsHex)).toEqual(Array.from(Float64Array.from([...batches.flat(), -3, -0, 0, 9]).sort(), bitsHex));
+    });
+
     it('rejects an empty batch without creating or changing a pool', () => {
       expectPoolqError(() => engine.appendValues(1, new Float64Array(0)), 'invalid_request', 'poolValues');
       expect(engine.hasPool(1)).toBe(false);

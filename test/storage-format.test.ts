@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
 import { allocateRun, SHARED_RUN_MIN_LENGTH, trustSorted, type SortedRun } from '../src/core/sorted-run.js';
+import { crc32c as nativeCrc32c } from '@node-rs/crc32';
 import { bytesOf, crc32cOf, maskCrc, rememberValuesCrc, unmaskCrc } from '../src/storage/binary.js';
 import { crc32cCombine } from '../src/storage/crc32c-combine.js';
 import { nodeFileLayer } from '../src/storage/file-layer.js';
@@ -55,6 +56,16 @@ describe('CRC32C', () => {
     expect(crc32cOf(new TextEncoder().encode('123456789'))).toBe(0xe3069283);
     fc.assert(fc.property(fc.integer({ min: 0, max: 0xffffffff }), (crc) => unmaskCrc(maskCrc(crc)) === crc));
     expect(maskCrc(0)).not.toBe(0);
+  });
+
+  it('the JS loop for small inputs agrees with the native CRC at every length, continuing from any CRC', () => {
+    // crc32cOf hashes up to 128 bytes in JS and more natively; both must be one function.
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 300 }), fc.integer({ min: 0, max: 0xffffffff }), (bytes, initial) => {
+        expect(crc32cOf(bytes, initial)).toBe(nativeCrc32c(bytes, initial) >>> 0);
+      }),
+      { numRuns: 1000 },
+    );
   });
 
   it('combines: crc(A ‖ B) from crc(A), crc(B) and |B|, empty parts included', () => {

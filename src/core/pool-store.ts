@@ -9,14 +9,19 @@
 // cached per pool until the pool changes. Merges of MergeOffloader-size go to a
 // worker; the inputs stay readable until the merged run is swapped in.
 //
-// Small appends do not make runs of their own: they merge in place into the
-// pool's tail, one mutable sorted buffer of at most DEFAULT_TAIL.maxValues values
-// that is sealed into an ordinary immutable run when full (or when someone outside
-// the engine asks for the runs, e.g. a snapshot). Before the tail, every
-// 10-value append allocated ~2 typed arrays (its run and merge outputs), and
-// allocation + GC + merge calls were ~25 % of the server's CPU on 10-value
-// appends (bench:http --cpu-prof). Only the event loop ever touches a tail:
-// offloaded merges and snapshots see sealed runs only.
+// Small appends do not make runs of their own: they go into the pool's tail,
+// one mutable buffer of at most DEFAULT_TAIL.maxValues values that is sealed
+// into an ordinary immutable run when full (or when someone outside the engine
+// asks for the runs, e.g. a snapshot). Before the tail, every 10-value append
+// allocated ~2 typed arrays (its run and merge outputs), and allocation + GC +
+// merge calls were ~25 % of the server's CPU on 10-value appends (bench:http
+// --cpu-prof). The tail is settled lazily: an append copies its sorted batch
+// behind the tail's sorted part, and the first reader after it (a query, a
+// seal) merges the pending batches in. Merging every batch on append was the
+// largest JS frame of an append (6.6 % of the server's CPU, perf, 10-value
+// appends into 1000 pools); a query after each append pays the same merge as
+// before. Only the event loop ever touches a tail: offloaded merges and
+// snapshots see sealed runs only.
 
 import type {
   AppendOutcome,
@@ -53,23 +58,50 @@ export interface TailPolicy {
  */
 export const DEFAULT_TAIL: TailPolicy = { appendMaxValues: 128, maxValues: 512 };
 
+/** Whether `values` is in the engine's order (-0 before +0; NaN never occurs). */
+function isSorted(values: Float64Array): boolean {
+  for (let i = 1; i < values.length; i++) {
+    const a = values[i - 1];
+    const b = values[i];
+    if (a > b || (a === b && a === 0 && 1 / a > 0 && 1 / b < 0)) return false;
+  }
+  return true;
+}
+
+/** One reusable buffer for settleTail's pending copy (the event loop is the only caller). */
+let scratch = new Float64Array(DEFAULT_TAIL.maxValues);
+function scratchFor(length: number): Float64Array {
+  if (scratch.length < length) scratch = new Float64Array(length);
+  return scratch;
+}
+
 class Pool {
   /** Sealed, immutable runs (oldest first). */
   runs: SortedRun[] = [];
-  /** The mutable tail: values [0, tailLength) sorted; null when there is none. */
+  /**
+   * The mutable tail, null when there is none: values [0, tailSorted) sorted,
+   * then [tailSorted, tailLength) appended batches (each sorted) not yet
+   * merged in. settleTail() makes all of [0, tailLength) sorted.
+   */
   tail: Float64Array | null = null;
   tailLength = 0;
-  /** runs plus a view of the tail, for readers on the event loop; null = rebuild. */
+  tailSorted = 0;
+  /** runs plus a view of the settled tail, for readers on the event loop; null = rebuild. */
   private view: SortedRun[] | null = null;
   count = 0;
   /** Runs promised to an in-flight offloaded merge. */
   readonly merging = new Set<SortedRun>();
-  readonly cache = new Map<string, number>();
+
+  constructor(private readonly kernels: Kernels) {}
 
   /** Every value as sorted runs, for synchronous readers only (the tail view changes with the next append). */
   allRuns(): readonly SortedRun[] {
     if (this.tailLength === 0) return this.runs;
-    return (this.view ??= [...this.runs, trustSorted(this.tail!.subarray(0, this.tailLength))]);
+    if (this.view === null) {
+      this.settleTail();
+      this.view = [...this.runs, trustSorted(this.tail!.subarray(0, this.tailLength))];
+    }
+    return this.view;
   }
 
   /** Call after any change to runs or the tail. */
@@ -80,17 +112,18 @@ class Pool {
   /** Turns the tail into an immutable run (no copy: the buffer is never written again). */
   sealTail(): void {
     if (this.tail === null) return;
+    this.settleTail();
     if (this.tailLength > 0) this.runs.push(trustSorted(this.tail.subarray(0, this.tailLength)));
     this.tail = null;
     this.tailLength = 0;
+    this.tailSorted = 0;
     this.view = null;
   }
 
-  /** Merges the sorted `run` into the tail; false if it would grow past `maxValues`. */
-  mergeIntoTail(run: SortedRun, maxValues: number): boolean {
+  /** Copies the sorted `run` behind the tail, unmerged; false if it would grow past `maxValues`. */
+  appendToTail(run: SortedRun, maxValues: number): boolean {
     const n = this.tailLength;
-    const m = run.length;
-    const need = n + m;
+    const need = n + run.length;
     if (need > maxValues) return false;
     let tail = this.tail;
     if (tail === null || need > tail.length) {
@@ -100,14 +133,38 @@ class Pool {
       if (tail !== null) grown.set(tail.subarray(0, n));
       this.tail = tail = grown;
     }
-    // Merge from the back so nothing is overwritten before it is read. Ties
-    // keep the tail's value first (the same multiset either way); -0 sorts
-    // before +0 (1/x tells them apart). A plain loop: for 10-value batches into
-    // 512-value tails it was as fast as m binary searches + m copyWithin calls
-    // (1.0 vs 0.9–1.4 µs), and 3× faster for 100-value batches.
+    tail.set(run, n);
+    this.tailLength = need;
+    this.view = null;
+    return true;
+  }
+
+  /** Merges the tail's pending batches into its sorted part. */
+  private settleTail(): void {
+    const tail = this.tail;
+    const n = this.tailSorted;
+    const end = this.tailLength;
+    if (tail === null || n === end) return;
+    // The pending part is one sorted batch (a query after each append) or
+    // several (appends only): sort it unless it already is. Then merge it into
+    // [0, n) from the back, reading it from a scratch copy, since the merge
+    // writes over the pending part's own slots before it has read them.
+    let pending = tail.subarray(n, end);
+    if (!isSorted(pending)) pending = this.kernels.sortInPlace(pending);
+    if (n === 0) {
+      this.tailSorted = end;
+      return;
+    }
+    const m = end - n;
+    const run = scratchFor(m);
+    run.set(pending);
+    // Ties keep the sorted part's value first (the same multiset either way);
+    // -0 sorts before +0 (1/x tells them apart). A plain loop: for 10-value
+    // batches into 512-value tails it was as fast as m binary searches + m
+    // copyWithin calls (1.0 vs 0.9–1.4 µs), and 3× faster for 100-value batches.
     let i = n - 1;
     let j = m - 1;
-    let k = need - 1;
+    let k = end - 1;
     let x = run[j];
     while (j >= 0) {
       if (i >= 0) {
@@ -121,9 +178,34 @@ class Pool {
       tail[k--] = x;
       x = run[--j];
     }
-    this.tailLength = need;
-    this.view = null;
-    return true;
+    this.tailSorted = end;
+  }
+
+  /**
+   * Answers since the last change, one map per method id, keyed by percentile
+   * (number keys: -0 and 0 are one key, as they are one answer). A string key
+   * like `${method}:${p}` cost a number-to-string, a concat and a hash per
+   * query (~3 % of the server's CPU on bench:http queries).
+   */
+  readonly cache: (Map<number, number> | undefined)[] = [];
+  cachedAnswers = 0;
+
+  cachedAnswer(methodId: number, p: number): number | undefined {
+    return this.cachedAnswers === 0 ? undefined : this.cache[methodId]?.get(p);
+  }
+
+  rememberAnswer(methodId: number, p: number, value: number): void {
+    if (this.cachedAnswers >= QUERY_CACHE_LIMIT) this.forgetAnswers();
+    let answers = this.cache[methodId];
+    if (answers === undefined) this.cache[methodId] = answers = new Map();
+    answers.set(p, value);
+    this.cachedAnswers++;
+  }
+
+  forgetAnswers(): void {
+    if (this.cachedAnswers === 0) return;
+    for (const answers of this.cache) if (answers !== undefined && answers.size > 0) answers.clear(); // clear() allocates even when empty
+    this.cachedAnswers = 0;
   }
 }
 
@@ -168,18 +250,18 @@ export class PoolStore implements QuantileEngine {
     let pool = this.pools.get(poolId);
     const created = pool === undefined;
     if (pool === undefined) {
-      pool = new Pool();
+      pool = new Pool(this.kernels);
       this.pools.set(poolId, pool);
       this.sortedIds = null;
     }
     pool.count += run.length;
     this.totalValues += run.length;
-    if (pool.cache.size > 0) pool.cache.clear(); // clear() allocates a new table even when empty
+    pool.forgetAnswers();
     const { appendMaxValues, maxValues } = this.tail;
-    if (run.length <= appendMaxValues && pool.mergeIntoTail(run, maxValues)) return { created, count: pool.count };
+    if (run.length <= appendMaxValues && pool.appendToTail(run, maxValues)) return { created, count: pool.count };
     if (run.length <= appendMaxValues) {
       pool.sealTail(); // full: it becomes a run and the batch starts a new tail
-      pool.mergeIntoTail(run, maxValues);
+      pool.appendToTail(run, maxValues);
     } else {
       pool.runs.push(run);
     }
@@ -210,12 +292,10 @@ export class PoolStore implements QuantileEngine {
       if (typeof p !== 'number' || !(p >= 0 && p <= 100)) {
         throw invalidRequest('percentile', `percentile must be a number between 0 and 100, got ${p}.`);
       }
-      const key = `${methodId}:${p}`;
-      let value = pool.cache.get(key);
+      let value = pool.cachedAnswer(methodId, p);
       if (value === undefined) {
         value = this.computeQuantile(pool, p, methodId);
-        if (pool.cache.size >= QUERY_CACHE_LIMIT) pool.cache.clear();
-        pool.cache.set(key, value);
+        pool.rememberAnswer(methodId, p, value);
       }
       out[i] = value;
     }
@@ -287,7 +367,7 @@ export class PoolStore implements QuantileEngine {
     this.deletePool(poolId);
     const kept = runs.filter((run) => run.length > 0);
     if (kept.length === 0) return;
-    const pool = new Pool();
+    const pool = new Pool(this.kernels);
     pool.runs = kept.slice().sort((a, b) => b.length - a.length);
     for (const run of kept) pool.count += run.length;
     this.pools.set(poolId, pool);

@@ -14,8 +14,53 @@ if (endianness() !== 'LE') throw new Error('poolq storage requires a little-endi
 
 const MASK_DELTA = 0xa282ead8;
 
+/**
+ * Inputs up to this many bytes are hashed in JS (slicing-by-8 tables), larger
+ * ones by @node-rs/crc32 (SSE4.2). A native call costs ~140 ns whatever the
+ * size; the JS loop 24 ns for 4 bytes, 40 ns for 32, 90 ns for 80 and 130 ns
+ * for 120 (1e6 calls each, this VM). A 10-value WAL record hashes 4 + 32 + 80
+ * bytes: ~600 ns in three native calls, ~150 ns here.
+ */
+const JS_CRC_MAX_BYTES = 128;
+const CRC32C_POLY = 0x82f63b78; // reflected Castagnoli polynomial
+/** CRC_TABLES[t * 256 + b]: the CRC of byte b followed by t zero bytes. */
+const CRC_TABLES = new Int32Array(8 * 256);
+for (let b = 0; b < 256; b++) {
+  let c = b;
+  for (let k = 0; k < 8; k++) c = c & 1 ? (c >>> 1) ^ CRC32C_POLY : c >>> 1;
+  CRC_TABLES[b] = c;
+}
+for (let t = 1; t < 8; t++) {
+  for (let b = 0; b < 256; b++) {
+    const prev = CRC_TABLES[(t - 1) * 256 + b];
+    CRC_TABLES[t * 256 + b] = (prev >>> 8) ^ CRC_TABLES[prev & 255];
+  }
+}
+
+function crc32cSmall(bytes: Uint8Array, initial: number): number {
+  const T = CRC_TABLES;
+  const n = bytes.length;
+  let crc = ~initial;
+  let i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const a = crc ^ (bytes[i] | (bytes[i + 1] << 8) | (bytes[i + 2] << 16) | (bytes[i + 3] << 24));
+    crc =
+      T[1792 + (a & 255)] ^
+      T[1536 + ((a >>> 8) & 255)] ^
+      T[1280 + ((a >>> 16) & 255)] ^
+      T[1024 + (a >>> 24)] ^
+      T[768 + bytes[i + 4]] ^
+      T[512 + bytes[i + 5]] ^
+      T[256 + bytes[i + 6]] ^
+      T[bytes[i + 7]];
+  }
+  for (; i < n; i++) crc = T[(crc ^ bytes[i]) & 255] ^ (crc >>> 8);
+  return ~crc >>> 0;
+}
+
 /** crc32c of `bytes`, continuing from `initial` (0 starts a new CRC). */
 export function crc32cOf(bytes: Uint8Array, initial = 0): number {
+  if (bytes.length <= JS_CRC_MAX_BYTES) return crc32cSmall(bytes, initial);
   return crc32c(bytes, initial) >>> 0;
 }
 
