@@ -40,6 +40,8 @@ ln -s "$ROOT/node_modules" "$WORK/base/node_modules"
 (cd "$ROOT" && npm run build >/dev/null 2>&1)
 
 PORT=18411
+# utime + stime of a process and all its threads, in clock ticks.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 # One round against the build in $1: prints requests/s.
 measure() {
   local dir=$1 data="$WORK/data"
@@ -51,20 +53,28 @@ measure() {
   local wrk=("${PIN_LOAD[@]}" wrk -t1 -s "$ROOT/bench/wrk/poolq.lua" "http://127.0.0.1:$PORT")
   "${wrk[@]}" -c8 -d1s -- add 1000 10 >/dev/null
   "${wrk[@]}" -c"$CONNS" -d1s -- "$MODE" 1000 10 >/dev/null
-  "${wrk[@]}" -c"$CONNS" -d5s -- "$MODE" 1000 10 | sed -n 's/^WRK_JSON //p' | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s).rps.toFixed(0)))'
+  local ticks0 ticks1 json
+  ticks0=$(cpu_ticks "$SERVER_PID")
+  json=$("${wrk[@]}" -c"$CONNS" -d5s -- "$MODE" 1000 10 | sed -n 's/^WRK_JSON //p')
+  ticks1=$(cpu_ticks "$SERVER_PID")
+  # "requests/s server-CPU-µs-per-request"
+  node -e 'const r=JSON.parse(process.argv[1]);console.log(r.rps.toFixed(0), ((process.argv[2]/process.argv[3])*1e6/r.requests).toFixed(2))' "$json" "$((ticks1 - ticks0))" "$(getconf CLK_TCK)"
   kill -9 "$SERVER_PID" 2>/dev/null || true
   wait "$SERVER_PID" 2>/dev/null || true
   SERVER_PID=
 }
 
-echo "$MODE, --fsync $FSYNC, $CONNS connections, $ROUNDS rounds (req/s)"
-ratios=()
+echo "$MODE, --fsync $FSYNC, $CONNS connections, $ROUNDS rounds (req/s, and the server's CPU time per request:"
+echo "user + system of all its threads over the measured 5 s, over the requests answered; steadier than req/s here)"
+ratios=() cpu_ratios=()
 for round in $(seq "$ROUNDS"); do
-  base=$(measure "$WORK/base")
-  new=$(measure "$ROOT")
+  read -r base base_cpu < <(measure "$WORK/base")
+  read -r new new_cpu < <(measure "$ROOT")
   ratio=$(node -e "console.log(($new / $base).toFixed(3))")
-  ratios+=("$ratio")
-  echo "  round $round: $REV $base   working tree $new   ratio $ratio"
+  cpu_ratio=$(node -e "console.log(($base_cpu / $new_cpu).toFixed(3))")
+  ratios+=("$ratio") cpu_ratios+=("$cpu_ratio")
+  echo "  round $round: $REV $base/s ${base_cpu} µs   working tree $new/s ${new_cpu} µs   req/s ratio $ratio   CPU/request ratio (base/new) $cpu_ratio"
 done
-median=$(printf '%s\n' "${ratios[@]}" | sort -n | node -e 'const a=require("fs").readFileSync(0,"utf8").trim().split("\n").map(Number);const m=a.length>>1;console.log(a.length%2?a[m]:((a[m-1]+a[m])/2).toFixed(3))')
-echo "median ratio (working tree / $REV): $median"
+median() { printf '%s\n' "$@" | sort -n | node -e 'const a=require("fs").readFileSync(0,"utf8").trim().split("\n").map(Number);const m=a.length>>1;console.log(a.length%2?a[m]:((a[m-1]+a[m])/2).toFixed(3))'; }
+echo "median req/s ratio (working tree / $REV): $(median "${ratios[@]}")"
+echo "median CPU-per-request ratio ($REV / working tree; > 1: the working tree does less work per request): $(median "${cpu_ratios[@]}")"

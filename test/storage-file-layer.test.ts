@@ -38,7 +38,7 @@ describe('NodeFile.write', () => {
     let slowCalls = 0;
     const slow: SyncWritev = (fd, buffers, position) => {
       slowCalls++;
-      const until = performance.now() + 3; // a throttled write
+      const until = performance.now() + 8; // a throttled write (the threshold is 5 ms)
       while (performance.now() < until);
       return writevSync(fd, buffers as Uint8Array[], position);
     };

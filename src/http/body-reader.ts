@@ -6,6 +6,7 @@
 
 import type { HttpResponse } from '@trufflesuite/uws-js-unofficial';
 import type { BodyBufferPool } from './body-buffers.js';
+import { inUwsCallback } from './exchange.js';
 
 export type BodyResult =
   | { ok: true; body: Buffer }
@@ -59,7 +60,7 @@ export function readBody(
     length = needed;
     if (isLast) {
       finished = true;
-      done({ ok: true, body: buffer.subarray(0, length) });
+      inUwsCallback(res, () => done({ ok: true, body: buffer.subarray(0, length) }));
     }
   });
 }

@@ -1,5 +1,6 @@
 // One request/response pair and everything that may happen to it: abort,
-// a reply written now or after an async step (always corked), metrics and the
+// a reply written now or after an async step (always corked: by uWS inside its
+// callbacks, by res.cork() elsewhere), metrics and the
 // slow-request log. A uWS HttpResponse must not be touched after onAborted or
 // after end(); `Exchange` is the one place that enforces it.
 
@@ -27,6 +28,27 @@ export function encoded(text: string): Buffer {
   return bytes;
 }
 const CONTENT_TYPE = encoded('content-type');
+
+/**
+ * The response whose socket uWS has corked at this moment. uWS corks a socket
+ * while it runs that socket's route handler and onData callbacks, so a reply
+ * written there goes out in one send without res.cork(); res.cork() costs a
+ * native call that calls back into JS, and skipping it where uWS already corks
+ * answered ~8 % more queries per second (bench:ab, 6 rounds, median 1.087).
+ * Anywhere else (after an await, a timer, a worker) replies cork themselves.
+ */
+let corkedByUws: HttpResponse | null = null;
+
+/** Runs `fn` inside a uWS callback of `res` (route handler or onData): replies to `res` skip res.cork(). */
+export function inUwsCallback<T>(res: HttpResponse, fn: () => T): T {
+  const outer = corkedByUws;
+  corkedByUws = res;
+  try {
+    return fn();
+  } finally {
+    corkedByUws = outer;
+  }
+}
 
 export interface ExchangeHooks {
   finished(ex: Exchange, status: string): void;
@@ -68,13 +90,16 @@ export class Exchange {
   send(status: string, body: string | Buffer, contentType = JSON_TYPE, headers?: Record<string, string>, close = false): void {
     if (!this.open) return;
     this.done = true;
-    const res = this.res;
-    res.cork(() => {
-      res.writeStatus(encoded(status)).writeHeader(CONTENT_TYPE, encoded(contentType));
-      if (headers !== undefined) for (const name in headers) res.writeHeader(name, headers[name]);
-      res.end(body, close);
-    });
+    if (corkedByUws === this.res) this.write(status, body, contentType, headers, close);
+    else this.res.cork(() => this.write(status, body, contentType, headers, close));
     this.hooks.finished(this, status.slice(0, 3));
+  }
+
+  private write(status: string, body: string | Buffer, contentType: string, headers: Record<string, string> | undefined, close: boolean): void {
+    const res = this.res;
+    res.writeStatus(encoded(status)).writeHeader(CONTENT_TYPE, encoded(contentType));
+    if (headers !== undefined) for (const name in headers) res.writeHeader(name, headers[name]);
+    res.end(body, close);
   }
 
   sendEmpty(status: string): void {

@@ -14,7 +14,7 @@ import type { Offload } from '../workers/offload.js';
 import { BodyBufferPool } from './body-buffers.js';
 import { readBody } from './body-reader.js';
 import { loadDocsAssets, type DocsAssets } from './docs-page.js';
-import { Exchange, jsonNumber, type ExchangeHooks } from './exchange.js';
+import { Exchange, inUwsCallback, jsonNumber, type ExchangeHooks } from './exchange.js';
 import type { Metrics } from './metrics.js';
 import { buildOpenApiDocument } from './openapi.js';
 import type { Uws } from './uws-loader.js';
@@ -287,7 +287,7 @@ export class PoolqServer implements ExchangeHooks {
   private sync(res: HttpResponse, req: HttpRequest, route: string, work: (ex: Exchange) => void): void {
     const authorized = this.authorized(req);
     const ex = this.begin(res, route);
-    this.guard(ex, authorized, false, () => work(ex));
+    inUwsCallback(res, () => this.guard(ex, authorized, false, () => work(ex)));
   }
 
   private withBody(
