@@ -5,8 +5,8 @@
 
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { parseAddBodyFast, parseValuesBodyFast } from '../src/http/bulk-parse.js';
-import { checkValues, parseAddRequest, parseJson } from '../src/http/validate.js';
+import { parseAddBodyFast, parseQueryBodyFast, parseValuesBodyFast } from '../src/http/bulk-parse.js';
+import { checkValues, parseAddRequest, parseJson, parseQueryRequest } from '../src/http/validate.js';
 import { bitsHex } from './helpers/oracle.js';
 
 const bytes = (text: string): Buffer => Buffer.from(text, 'utf8');
@@ -112,5 +112,77 @@ describe('bulk-parse fast path', () => {
     );
     expect(parseValuesBodyFast(bytes('[]'))).toBeNull();
     expect(parseValuesBodyFast(bytes('{"a": [1]}'))).toBeNull();
+  });
+});
+
+describe('query fast path', () => {
+  /** The general path's answer for a /query body: the request, or the error code it throws. */
+  function generalQuery(text: string): { poolId: number; percentile: string; many: boolean; method: string } | { error: string } {
+    try {
+      const r = parseQueryRequest(parseJson(bytes(text)));
+      return { poolId: r.poolId, percentile: bitsHex(r.percentiles[0]), many: r.many, method: r.method };
+    } catch (err) {
+      return { error: (err as { code?: string }).code ?? String(err) };
+    }
+  }
+  function fastQuery(text: string): { poolId: number; percentile: string; many: boolean; method: string } | null {
+    const r = parseQueryBodyFast(bytes(text));
+    return r === null ? null : { poolId: r.poolId, percentile: bitsHex(r.percentiles[0]), many: r.many, method: r.method };
+  }
+
+  it('returns what the general path returns, bit for bit, and takes plain JSON.stringify bodies', () => {
+    const percentileText = fc.oneof(
+      numberText,
+      fc.double({ min: 0, max: 100, noNaN: true }).map((v) => JSON.stringify(v)),
+      fc.constantFrom('99.5', '50', '0', '-0', '100', '100.0', '1e2', '100.0000000000000001', '99.99999999999999999', '1e-320'),
+    );
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: Number.MAX_SAFE_INTEGER }), percentileText, space, fc.boolean(), (poolId, p, ws, idFirst) => {
+        const members = idFirst ? [`"poolId"${ws}:${ws}${poolId}`, `"percentile":${ws}${p}`] : [`"percentile"${ws}:${p}`, `"poolId":${ws}${poolId}`];
+        const text = `${ws}{${ws}${members.join(`${ws},${ws}`)}${ws}}${ws}`;
+        const want = generalQuery(text);
+        const got = fastQuery(text);
+        if ('error' in want) expect(got, text).toBeNull();
+        else if (got !== null) expect(got, text).toEqual(want);
+        const plain = JSON.stringify({ poolId, percentile: Number(p) });
+        if (Number(p) >= 0 && Number(p) <= 100) expect(fastQuery(plain), plain).toEqual(generalQuery(plain));
+      }),
+      { numRuns: 1000 },
+    );
+  });
+
+  it('never accepts what the general path refuses (mutated bodies)', () => {
+    const valid = '{"poolId": 123456, "percentile": 99.5}';
+    fc.assert(
+      fc.property(fc.nat(valid.length), fc.nat(valid.length), fc.constantFrom('', ',', '}', '{', '"', '0', '.', 'e', '-', '+', 'x', ' ', '"method":"linear",', '"percentiles":[1],', '01', 'null', '"5"', '\\'), (at, cut, insert) => {
+        const text = valid.slice(0, at) + insert + valid.slice(Math.max(at, cut));
+        const want = generalQuery(text);
+        const got = fastQuery(text);
+        if ('error' in want) expect(got, text).toBeNull();
+        else if (got !== null) expect(got, text).toEqual(want);
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it('declines other shapes (percentiles, method, duplicates, escapes, out-of-range values)', () => {
+    for (const text of [
+      '{"poolId": 1, "percentiles": [50]}',
+      '{"poolId": 1, "percentile": 50, "method": "linear"}',
+      '{"poolId": 1, "percentile": 50, "percentile": 60}',
+      '{"poolId": 1, "poolId": 2}',
+      '{"pool\\u0049d": 1, "percentile": 50}',
+      '{"poolId": 1, "percentile": 100.0001}',
+      '{"poolId": 1, "percentile": -1}',
+      '{"poolId": -1, "percentile": 50}',
+      '{"poolId": 1.5, "percentile": 50}',
+      '{"poolId": 1, "percentile": "50"}',
+      '{"poolId": 1}',
+      '{"percentile": 50}',
+      '',
+    ]) {
+      expect(fastQuery(text), text).toBeNull();
+    }
+    expect(fastQuery('{"poolId": 123456, "percentile": 99.5}')).toEqual({ poolId: 123456, percentile: bitsHex(99.5), many: false, method: 'linear' });
   });
 });

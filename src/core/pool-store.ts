@@ -182,29 +182,37 @@ class Pool {
   }
 
   /**
-   * Answers since the last change, one map per method id, keyed by percentile
-   * (number keys: -0 and 0 are one key, as they are one answer). A string key
-   * like `${method}:${p}` cost a number-to-string, a concat and a hash per
-   * query (~3 % of the server's CPU on bench:http queries).
+   * Answers since the last change: (method id, percentile) → value, scanned
+   * linearly (a pool is asked few distinct percentiles; at most
+   * QUERY_CACHE_LIMIT). -0 and 0 match, as they are one answer. A Map keyed by
+   * the string `${method}:${p}` cost a number-to-string, a concat and a hash
+   * per query, and Maps keyed by the number still showed as ~4 % of the
+   * server's CPU on bench:http queries (perf: hash-map lookups); forgetting is
+   * setting the count to 0, with no allocation.
    */
-  readonly cache: (Map<number, number> | undefined)[] = [];
-  cachedAnswers = 0;
+  private answerKeys: number[] | null = null;
+  private answerValues: number[] | null = null;
+  private cachedAnswers = 0;
 
   cachedAnswer(methodId: number, p: number): number | undefined {
-    return this.cachedAnswers === 0 ? undefined : this.cache[methodId]?.get(p);
+    const keys = this.answerKeys;
+    for (let i = 0; i < this.cachedAnswers; i++) {
+      if (keys![2 * i] === p && keys![2 * i + 1] === methodId) return this.answerValues![i];
+    }
+    return undefined;
   }
 
   rememberAnswer(methodId: number, p: number, value: number): void {
-    if (this.cachedAnswers >= QUERY_CACHE_LIMIT) this.forgetAnswers();
-    let answers = this.cache[methodId];
-    if (answers === undefined) this.cache[methodId] = answers = new Map();
-    answers.set(p, value);
-    this.cachedAnswers++;
+    if (this.cachedAnswers >= QUERY_CACHE_LIMIT) this.cachedAnswers = 0;
+    const i = this.cachedAnswers++;
+    this.answerKeys ??= [];
+    this.answerValues ??= [];
+    this.answerKeys[2 * i] = p;
+    this.answerKeys[2 * i + 1] = methodId;
+    this.answerValues[i] = value;
   }
 
   forgetAnswers(): void {
-    if (this.cachedAnswers === 0) return;
-    for (const answers of this.cache) if (answers !== undefined && answers.size > 0) answers.clear(); // clear() allocates even when empty
     this.cachedAnswers = 0;
   }
 }

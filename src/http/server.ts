@@ -13,6 +13,7 @@ import type { PoolWriter } from '../storage/pool-writer.js';
 import type { Offload } from '../workers/offload.js';
 import { BodyBufferPool } from './body-buffers.js';
 import { readBody } from './body-reader.js';
+import { parseQueryBodyFast } from './bulk-parse.js';
 import { loadDocsAssets, type DocsAssets } from './docs-page.js';
 import { Exchange, inUwsCallback, jsonNumber, type ExchangeHooks } from './exchange.js';
 import type { Metrics } from './metrics.js';
@@ -359,7 +360,7 @@ export class PoolqServer implements ExchangeHooks {
   }
 
   private query(ex: Exchange, body: Buffer): void {
-    const request = parseQueryRequest(parseJson(body));
+    const request = parseQueryBodyFast(body) ?? parseQueryRequest(parseJson(body));
     const engine = this.deps.engine;
     const values = engine.quantiles(request.poolId, request.percentiles, request.method);
     const count = engine.countOf(request.poolId)!;
