@@ -14,10 +14,14 @@
 //               waits for its group commit, so throughput = connections in flight / commit time);
 //             hello also: echo-add paced at 50 % of its peak (the latency floor here),
 //               and echo-add with 128 connections (the ceiling for add@128c).
-//   peak load wrk, 1 thread, 32 connections, 1 s warm-up + 5 s (bench/wrk/poolq.lua makes every
-//             body with math.random in request()); autocannon when wrk is absent.
+//   peak load wrk, 1 thread, 32 connections, 1 s warm-up + 5 s (bench/wrk/poolq.lua picks each
+//             request from 4096 prebuilt random ones); autocannon when wrk is absent.
+//   order     all servers start first (poolq and fastify prefilled) and stay up; then each
+//             scenario runs on every server back to back (echo-query, query ×3, mix ×3,
+//             echo-add, add ×3, the 128-connection rows, get, then the paced rows), so every
+//             ratio compares runs seconds apart: the VM's speed drifts ±20 % over minutes.
 //   paced     bench/http-paced.ts (a child process; bench/lib/http-paced.ts), open loop at 50 %
-//             of the peak just measured, 64 connections, 1 s warm-up + 5 s, latency from the
+//             of the server's own peak, 64 connections, 1 s warm-up + 5 s, latency from the
 //             intended send time (no coordinated omission).
 //   noise     the machine has 2 cores shared with whatever else runs: the bench waits (≤ 30 s)
 //             for a quiet machine, pins servers to CPU 0 and load generators to CPU 1, reports
@@ -25,8 +29,10 @@
 //             (> 25 % of a core elsewhere) once more (≤ 4 times per run).
 //
 // Output: a table, PASS/FAIL against the targets, bench/results/http.json; exit code 1 when
-// a target is missed or anything failed (--no-fail: 0). The whole run takes about 2 minutes.
-// Options: --duration S (5) --warmup S (1) --paced S (5) --connections N (32)
+// a target is missed or anything failed (--no-fail: 0). The whole run takes about 5 minutes
+// (3 rounds; --rounds 1: about 2).
+// Options: --rounds N (3: every peak scenario N times, interleaved; each row is the median round)
+//   --duration S (5) --warmup S (1) --paced S (5) --connections N (32)
 //   --threads N (1) --paced-connections N (64) --pools N (1000) --prefill N values per pool (1000) --values N (10)
 //   --loadgen auto|wrk|autocannon --servers hello,poolq-never,poolq-always,fastify
 //   --cpu-prof (profile poolq, print its top self-time functions) --out FILE
@@ -82,6 +88,8 @@ const ALL_SERVERS: ServerName[] = ['hello', 'poolq-never', 'poolq-always', 'fast
 interface Options {
   durationS: number;
   warmupS: number;
+  /** Peak scenarios run this many times, interleaved; each row keeps the median round. */
+  rounds: number;
   pacedS: number;
   connections: number;
   pacedConnections: number;
@@ -115,7 +123,7 @@ function parseOptions(argv: string[]): Options {
   }
   if (flags.has('help')) {
     console.log(
-      `usage: npm run bench:http -- [--duration 5] [--warmup 1] [--paced 5] [--connections 32] [--paced-connections 64] [--threads 1]\n` +
+      `usage: npm run bench:http -- [--rounds 3] [--duration 5] [--warmup 1] [--paced 5] [--connections 32] [--paced-connections 64] [--threads 1]\n` +
         `  [--pools 1000] [--prefill 1000] [--values 10] [--loadgen auto|wrk|autocannon]\n` +
         `  [--servers ${ALL_SERVERS.join(',')}] [--cpu-prof] [--wait-quiet 30] [--no-pin] [--out bench/results/http.json] [--no-fail]\n  (scenarios and targets: the comment at the top of bench/http-load.ts)`,
     );
@@ -137,6 +145,7 @@ function parseOptions(argv: string[]): Options {
   for (const s of servers) if (!ALL_SERVERS.includes(s)) throw new Error(`unknown server ${s}`);
   return {
     durationS: num('duration', 5, 1, 60),
+    rounds: Math.round(num('rounds', 3, 1, 9)),
     warmupS: num('warmup', 1, 0, 30),
     pacedS: num('paced', 5, 1, 60),
     connections: num('connections', 32, 1, 1024),
@@ -184,6 +193,8 @@ interface Row {
   cpuSpeed?: number;
   /** Measured twice because the first run was disturbed by other processes. */
   retried?: boolean;
+  /** Peak rows: requests/s of every round, in round order (the row is the median one). */
+  roundRps?: number[];
   detail: LoadResult | PacedResult;
 }
 
@@ -196,6 +207,27 @@ interface Check {
 
 const rows: Row[] = [];
 const problems: string[] = [];
+
+/**
+ * Peak scenarios ran once per round: keep, per server and scenario, the round
+ * with the median requests/s (its latencies and CPU columns with it), and note
+ * every round's requests/s on it. With an even count, the lower middle one.
+ */
+function keepMedianRounds(): void {
+  const groups = new Map<string, Row[]>();
+  for (const r of rows) {
+    if (r.kind !== 'peak') continue;
+    const key = `${r.server} ${r.scenario}`;
+    groups.set(key, [...(groups.get(key) ?? []), r]);
+  }
+  for (const group of groups.values()) {
+    if (group.length < 2) continue;
+    const byRps = [...group].sort((a, b) => a.rps - b.rps);
+    const median = byRps[(byRps.length - 1) >> 1];
+    median.roundRps = group.map((r) => r.rps);
+    for (const r of group) if (r !== median) rows.splice(rows.indexOf(r), 1);
+  }
+}
 
 function findRow(server: ServerName, scenario: string): Row | undefined {
   return rows.find((r) => r.server === server && r.scenario === scenario);
@@ -724,11 +756,13 @@ async function main(): Promise<void> {
   process.on('exit', () => {
     for (const d of tempDirs) rmSync(d, { recursive: true, force: true });
   });
-  // a hard ceiling on the whole run, whatever hangs
+  // a hard ceiling on the whole run, whatever hangs: ~16 peak rows per round and
+  // 6 paced rows (plus retries), each with its warm-up and a few seconds' overhead
+  const budgetS = 90 + opts.rounds * 16 * (opts.warmupS + opts.durationS + 3) + 6 * (opts.warmupS + opts.pacedS + 4) + opts.waitQuietS;
   const watchdog = setTimeout(() => {
-    console.error('\nhttp-load: run exceeded its time budget; killing children and giving up');
+    console.error(`\nhttp-load: run exceeded its time budget (${budgetS} s); killing children and giving up`);
     process.exit(3);
-  }, 290_000 + opts.waitQuietS * 1000);
+  }, budgetS * 1000);
   watchdog.unref();
 
   if (opts.loadgen !== 'autocannon') {
@@ -789,6 +823,27 @@ async function main(): Promise<void> {
     for (const n of opts.servers) await rm(path.join(path.dirname(opts.out), `prof-${n}`), { recursive: true, force: true });
   }
   const profiles: Record<string, { totalMs: number; top: { name: string; selfMs: number; selfPct: number }[] }> = {};
+  // Every server runs for the whole bench, and each scenario is measured on all of them back to
+  // back, so a ratio compares runs seconds apart, not minutes: this VM's speed drifts by ±20 %
+  // over minutes (the cpu speed column), and with one server after another the ceiling and
+  // poolq's rows came from different moments.
+  const up = new Map<ServerName, ServerProcess>();
+  /** Median peak requests/s per "server scenario", for the paced rows. */
+  const peaks = new Map<string, number>();
+  /** Runs one measurement on a server that is up; a failure is a problem, and the bench goes on. */
+  const on = async (name: ServerName, what: (server: ServerProcess) => Promise<Row>): Promise<void> => {
+    const server = up.get(name);
+    if (server === undefined) return;
+    try {
+      await what(server);
+    } catch (err) {
+      const msg = `${name}: ${(err as Error).message}\n  server output:\n    ${server.tail.slice(-10).join('\n    ')}`;
+      problems.push(msg);
+      console.log(`  !!!!! ${msg}`);
+    }
+  };
+  /** The servers that store pools (poolq and the fastify peer), against the bare one. */
+  const services: ServerName[] = opts.servers.filter((n) => n !== 'hello');
   try {
     for (const name of opts.servers) {
       console.log(`${name}: starting`);
@@ -803,35 +858,51 @@ async function main(): Promise<void> {
       }
       running.push(server);
       try {
-        if (name === 'hello') {
-          await smoke(name, server.port, opts);
-          await peak(server, name, 'get', opts);
-          const e = await peak(server, name, 'echo-add', opts);
-          await paced(server, name, 'echo-add', e.rps, opts); // the latency floor of this machine
-          await peak(server, name, 'echo-query', opts);
-          await peak(server, name, 'echo-add', opts, MANY_CONNECTIONS);
-        } else {
+        if (name !== 'hello') {
           const ms = await prefill(server.port, opts);
           console.log(`  prefilled ${opts.shape.pools} pools × ${opts.prefillValues} values in ${Math.round(ms)} ms`);
-          await smoke(name, server.port, opts);
-          const q = await peak(server, name, 'query', opts);
-          if (name !== 'fastify') await paced(server, name, 'query', q.rps, opts);
-          await peak(server, name, 'mix', opts);
-          const a = await peak(server, name, 'add', opts);
-          if (name !== 'fastify') await paced(server, name, 'add', a.rps, opts);
-          // Acked after fdatasync, an append's throughput is connections / commit latency:
-          // more clients in flight share each group commit.
-          if (name.startsWith('poolq')) await peak(server, name, 'add', opts, MANY_CONNECTIONS);
         }
+        await smoke(name, server.port, opts);
+        up.set(name, server);
       } catch (err) {
         const msg = `${name}: ${(err as Error).message}\n  server output:\n    ${server.tail.slice(-10).join('\n    ')}`;
         problems.push(msg);
         console.log(`  !!!!! ${msg}`);
       }
+    }
+    console.log('');
+    // Peak load, one scenario at a time across the servers (queries first, on the prefilled
+    // pools), the whole sequence once per round; each row then keeps its median round.
+    for (let round = 1; round <= opts.rounds; round++) {
+      if (opts.rounds > 1) console.log(`round ${round} of ${opts.rounds}`);
+      await on('hello', (s) => peak(s, 'hello', 'echo-query', opts));
+      for (const n of services) await on(n, (s) => peak(s, n, 'query', opts));
+      for (const n of services) await on(n, (s) => peak(s, n, 'mix', opts));
+      await on('hello', (s) => peak(s, 'hello', 'echo-add', opts));
+      for (const n of services) await on(n, (s) => peak(s, n, 'add', opts));
+      // Acked after fdatasync, an append's throughput is connections / commit latency:
+      // more clients in flight share each group commit.
+      await on('hello', (s) => peak(s, 'hello', 'echo-add', opts, MANY_CONNECTIONS));
+      for (const n of services) if (n.startsWith('poolq')) await on(n, (s) => peak(s, n, 'add', opts, MANY_CONNECTIONS));
+      await on('hello', (s) => peak(s, 'hello', 'get', opts));
+    }
+    keepMedianRounds();
+    for (const r of rows) peaks.set(`${r.server} ${r.scenario}`, r.rps);
+    if (opts.rounds > 1) console.log(`\nmedian of ${opts.rounds} rounds per row; paced runs at 50 % of it:`);
+    // Latency at half of each server's own peak (the bare server's is the latency floor here).
+    const pacedAt = async (name: ServerName, scenario: Mode): Promise<void> => {
+      const rps = peaks.get(`${name} ${scenario}`);
+      if (rps !== undefined) await on(name, (s) => paced(s, name, scenario, rps, opts));
+    };
+    await pacedAt('hello', 'echo-add');
+    for (const n of services) if (n !== 'fastify') await pacedAt(n, 'query');
+    for (const n of services) if (n !== 'fastify') await pacedAt(n, 'add');
+
+    for (const [name, server] of up) {
       running.splice(running.indexOf(server), 1);
       const t = performance.now();
       await server.stop(15_000);
-      if (name.startsWith('poolq')) console.log(`  stopped (${Math.round(performance.now() - t)} ms to shut down)`);
+      if (name.startsWith('poolq')) console.log(`${name}: stopped (${Math.round(performance.now() - t)} ms to shut down)`);
       if (opts.cpuProf && name.startsWith('poolq')) {
         // --cpu-prof writes one file per thread: CPU.<date>.<time>.<pid>.<thread>.<seq>.cpuprofile; thread 0 is the main one
         const dir = path.join(path.dirname(opts.out), `prof-${name}`);
@@ -853,7 +924,7 @@ async function main(): Promise<void> {
   computeRatios();
   const checks = computeChecks(opts);
 
-  console.log(`\n## Results (${wrkPath !== null ? 'wrk' : 'autocannon'} peak, paced rows at 50 % of that peak)\n`);
+  console.log(`\n## Results (${wrkPath !== null ? 'wrk' : 'autocannon'} peak, median of ${opts.rounds} interleaved round(s); paced rows at 50 % of that peak)\n`);
   console.log(
     table(
       ['server', 'scenario', 'req/s', 'p50', 'p99', 'non-2xx', 'sock err', 'srv CPU', 'gen CPU', 'other CPU', 'cpu speed', '× hello POST', '× fastify', 'note'],
@@ -871,7 +942,12 @@ async function main(): Promise<void> {
         r.cpuSpeed === undefined ? '—' : r.cpuSpeed.toFixed(2),
         fmtRatio(r.ratioHello),
         fmtRatio(r.ratioFastify),
-        [r.otherCpuPct > DISTURBED_PCT ? 'DISTURBED' : '', r.retried ? 'retried' : '', r.non2xx + r.socketErrors > 0 ? 'ERRORS' : '']
+        [
+          r.roundRps !== undefined ? `rounds ${r.roundRps.map(fmtRate).join(' / ')}` : '',
+          r.otherCpuPct > DISTURBED_PCT ? 'DISTURBED' : '',
+          r.retried ? 'retried' : '',
+          r.non2xx + r.socketErrors > 0 ? 'ERRORS' : '',
+        ]
           .filter(Boolean)
           .join(', '),
       ]),
