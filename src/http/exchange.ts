@@ -11,25 +11,6 @@ import { ERROR_STATUS } from './error-status.js';
 export const JSON_TYPE = 'application/json; charset=utf-8';
 
 /**
- * uWS turns every JS string argument into UTF-8 (v8 Utf8Value: a length pass,
- * a malloc, a copy, a free); a Buffer it reads in place. The status lines,
- * header names and content types a reply writes are a handful of constants,
- * so each is encoded once. Those conversions were ~4 % of the server's CPU
- * on 32-connection query load (perf: Utf8Length, WriteUtf8, malloc, free).
- */
-const encodedText = new Map<string, Buffer>();
-/** `text` as bytes, encoded once per distinct text: for the constants a reply writes, never for data. */
-export function encoded(text: string): Buffer {
-  let bytes = encodedText.get(text);
-  if (bytes === undefined) {
-    bytes = Buffer.from(text, 'utf8');
-    encodedText.set(text, bytes);
-  }
-  return bytes;
-}
-const CONTENT_TYPE = encoded('content-type');
-
-/**
  * The response whose socket uWS has corked at this moment. uWS corks a socket
  * while it runs that socket's route handler and onData callbacks, so a reply
  * written there goes out in one send without res.cork(); res.cork() costs a
@@ -97,7 +78,7 @@ export class Exchange {
 
   private write(status: string, body: string | Buffer, contentType: string, headers: Record<string, string> | undefined, close: boolean): void {
     const res = this.res;
-    res.writeStatus(encoded(status)).writeHeader(CONTENT_TYPE, encoded(contentType));
+    res.writeStatus(status).writeHeader('content-type', contentType);
     if (headers !== undefined) for (const name in headers) res.writeHeader(name, headers[name]);
     res.end(body, close);
   }
@@ -107,7 +88,7 @@ export class Exchange {
     this.done = true;
     const res = this.res;
     res.cork(() => {
-      res.writeStatus(encoded(status)).endWithoutBody();
+      res.writeStatus(status).endWithoutBody();
     });
     this.hooks.finished(this, status.slice(0, 3));
   }

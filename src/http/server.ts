@@ -42,8 +42,8 @@ export interface ServerDeps {
   offload: Offload | null;
 }
 
-const INSERTED = Buffer.from('"Inserted"');
-const APPENDED = Buffer.from('"Appended"');
+const INSERTED = '"Inserted"';
+const APPENDED = '"Appended"';
 const OK = '200 OK';
 const CREATED = '201 Created';
 const NO_CONTENT = '204 No Content';
