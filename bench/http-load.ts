@@ -227,6 +227,10 @@ function keepMedianRounds(): void {
     median.roundRps = group.map((r) => r.rps);
     for (const r of group) if (r !== median) rows.splice(rows.indexOf(r), 1);
   }
+  // The kept rows come from different rounds: list them by server, then by scenario.
+  const order = ['get', 'echo-query', 'query', 'mix', 'echo-add', 'add', `echo-add@${MANY_CONNECTIONS}c`, `add@${MANY_CONNECTIONS}c`];
+  const rank = (scenario: string): number => (order.includes(scenario) ? order.indexOf(scenario) : order.length);
+  rows.sort((a, b) => ALL_SERVERS.indexOf(a.server) - ALL_SERVERS.indexOf(b.server) || rank(a.scenario) - rank(b.scenario));
 }
 
 function findRow(server: ServerName, scenario: string): Row | undefined {
