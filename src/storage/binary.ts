@@ -37,11 +37,12 @@ for (let t = 1; t < 8; t++) {
   }
 }
 
-function crc32cSmall(bytes: Uint8Array, initial: number): number {
+/** crc32c of bytes[start, end) in JS, continuing from `initial`. */
+function crc32cSmall(bytes: Uint8Array, initial: number, start = 0, end = bytes.length): number {
   const T = CRC_TABLES;
-  const n = bytes.length;
+  const n = end;
   let crc = ~initial;
-  let i = 0;
+  let i = start;
   for (; i + 8 <= n; i += 8) {
     const a = crc ^ (bytes[i] | (bytes[i + 1] << 8) | (bytes[i + 2] << 16) | (bytes[i + 3] << 24));
     crc =
@@ -62,6 +63,12 @@ function crc32cSmall(bytes: Uint8Array, initial: number): number {
 export function crc32cOf(bytes: Uint8Array, initial = 0): number {
   if (bytes.length <= JS_CRC_MAX_BYTES) return crc32cSmall(bytes, initial);
   return crc32c(bytes, initial) >>> 0;
+}
+
+/** crc32c of `bytes[start, end)`, continuing from `initial`; no view is made for small ranges. */
+export function crc32cOfRange(bytes: Uint8Array, start: number, end: number, initial = 0): number {
+  if (end - start <= JS_CRC_MAX_BYTES) return crc32cSmall(bytes, initial, start, end);
+  return crc32c(bytes.subarray(start, end), initial) >>> 0;
 }
 
 /**

@@ -42,13 +42,14 @@
 import type { AppendOutcome, QuantileEngine } from '../core/engine.js';
 import { invalidOption, invalidRequest, unavailable, type PoolqError } from '../core/errors.js';
 import type { SortedRun } from '../core/sorted-run.js';
-import { bytesOf } from './binary.js';
+import { bytesOf, viewOf } from './binary.js';
 import { dataDirUnusable, describeIoError, ioErrorCode } from './errors.js';
 import { nodeFileLayer, type FileHandle, type FileLayer } from './file-layer.js';
 import type { FsyncPolicy, PoolWriter } from './pool-writer.js';
 import { recover, type RecoveredState, type RecoveryReport, type SegmentInfo, type SnapshotFileInfo, type StorageLogger } from './recovery.js';
 import { snapshotFileName, writeSnapshotFile, type SnapshotBuilder, type SnapshotPool } from './snapshot-format.js';
 import {
+  encodeRecordInto,
   encodeSegmentHeader,
   MAX_RECORD_VALUES,
   recordLength,
@@ -582,14 +583,15 @@ class DurableStoreImpl implements DurableStore {
     let inlineBytes = 0;
     for (const r of batch) inlineBytes += r.run !== null && r.run.length * 8 > INLINE_VALUE_BYTES ? RECORD_HEADER_BYTES : r.bytes;
     const buffer = new Uint8Array(inlineBytes);
+    const view = viewOf(buffer);
     const chunks: Uint8Array[] = [];
     let at = 0;
     let sliceStart = 0;
     let total = 0;
     for (const r of batch) {
-      const header = { seq: r.seq, syncedSeq: this.durableSeq, poolId: r.poolId, op: r.op, valueCount: r.run?.length ?? 0 };
       const values = r.run;
       if (values !== null && values.length * 8 > INLINE_VALUE_BYTES) {
+        const header = { seq: r.seq, syncedSeq: this.durableSeq, poolId: r.poolId, op: r.op, valueCount: values.length };
         writeRecordHeader(buffer.subarray(at, at + RECORD_HEADER_BYTES), header, values);
         at += RECORD_HEADER_BYTES;
         chunks.push(buffer.subarray(sliceStart, at));
@@ -597,8 +599,7 @@ class DurableStoreImpl implements DurableStore {
         for (let o = 0; o < bytes.length; o += MAX_CHUNK_BYTES) chunks.push(bytes.subarray(o, Math.min(bytes.length, o + MAX_CHUNK_BYTES)));
         sliceStart = at;
       } else {
-        if (values !== null) buffer.set(bytesOf(values), at + RECORD_HEADER_BYTES);
-        writeRecordHeader(buffer.subarray(at, at + RECORD_HEADER_BYTES), header, values);
+        encodeRecordInto(buffer, view, at, r.seq, this.durableSeq, r.poolId, r.op, values);
         at += r.bytes;
       }
       total += r.bytes;
