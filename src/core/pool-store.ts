@@ -35,7 +35,7 @@ import { invalidOption, invalidRequest, nonFiniteValue, poolNotFound } from './e
 import type { EngineKind, Kernels, QuantilePlan } from './kernels.js';
 import { isQuantileMethod, METHOD_ID, type QuantileMethod } from './methods.js';
 import { extremes, nextRankValue, selectRank } from './select-rank.js';
-import { allocateRun, trustSorted, type SortedRun } from './sorted-run.js';
+import { allocateRun, totalLess, trustSorted, type SortedRun } from './sorted-run.js';
 
 /** Merge runs i, i+1 while runs[i].length <= MERGE_RATIO * runs[i+1].length. */
 const MERGE_RATIO = 2;
@@ -58,13 +58,9 @@ export interface TailPolicy {
  */
 export const DEFAULT_TAIL: TailPolicy = { appendMaxValues: 128, maxValues: 512 };
 
-/** Whether `values` is in the engine's order (-0 before +0; NaN never occurs). */
+/** Whether `values` is in the engine's order (totalLess: -0 before +0; NaN never occurs). */
 function isSorted(values: Float64Array): boolean {
-  for (let i = 1; i < values.length; i++) {
-    const a = values[i - 1];
-    const b = values[i];
-    if (a > b || (a === b && a === 0 && 1 / a > 0 && 1 / b < 0)) return false;
-  }
+  for (let i = 1; i < values.length; i++) if (totalLess(values[i], values[i - 1])) return false;
   return true;
 }
 
