@@ -38,7 +38,7 @@ for (let t = 1; t < 8; t++) {
 }
 
 /** crc32c of bytes[start, end) in JS, continuing from `initial`. */
-function crc32cSmall(bytes: Uint8Array, initial: number, start = 0, end = bytes.length): number {
+function crc32cSmall(bytes: Uint8Array, initial: number, start: number, end: number): number {
   const T = CRC_TABLES;
   const n = end;
   let crc = ~initial;
@@ -61,14 +61,13 @@ function crc32cSmall(bytes: Uint8Array, initial: number, start = 0, end = bytes.
 
 /** crc32c of `bytes`, continuing from `initial` (0 starts a new CRC). */
 export function crc32cOf(bytes: Uint8Array, initial = 0): number {
-  if (bytes.length <= JS_CRC_MAX_BYTES) return crc32cSmall(bytes, initial);
-  return crc32c(bytes, initial) >>> 0;
+  return crc32cOfRange(bytes, 0, bytes.length, initial);
 }
 
 /** crc32c of `bytes[start, end)`, continuing from `initial`; no view is made for small ranges. */
 export function crc32cOfRange(bytes: Uint8Array, start: number, end: number, initial = 0): number {
   if (end - start <= JS_CRC_MAX_BYTES) return crc32cSmall(bytes, initial, start, end);
-  return crc32c(bytes.subarray(start, end), initial) >>> 0;
+  return crc32c(start === 0 && end === bytes.length ? bytes : bytes.subarray(start, end), initial) >>> 0;
 }
 
 /**

@@ -92,15 +92,20 @@ export function decodeSegmentHeader(bytes: Uint8Array): { firstSeq: number } | {
 export function writeRecordHeader(target: Uint8Array, header: RecordHeader, values: Float64Array | null): number {
   const view = viewOf(target);
   const count = values === null ? 0 : values.length;
-  view.setUint32(0, recordLength(count), true);
-  setU64(view, 8, header.seq);
-  setU64(view, 16, header.syncedSeq);
-  setU64(view, 24, header.poolId);
-  view.setUint32(32, header.op, true);
-  view.setUint32(36, count, true);
+  writeHeaderFields(view, 0, header.seq, header.syncedSeq, header.poolId, header.op, count);
   const crc = maskCrc(values === null || values.length === 0 ? headerCrc(target) : crc32cOfValues(values, headerCrc(target)));
   view.setUint32(4, crc, true);
   return crc;
+}
+
+/** The record header's fields at `view[at..at + 40)`, all but the CRC. */
+function writeHeaderFields(view: DataView, at: number, seq: number, syncedSeq: number, poolId: number, op: WalOp, count: number): void {
+  view.setUint32(at, recordLength(count), true);
+  setU64(view, at + 8, seq);
+  setU64(view, at + 16, syncedSeq);
+  setU64(view, at + 24, poolId);
+  view.setUint32(at + 32, op, true);
+  view.setUint32(at + 36, count, true);
 }
 
 /** Unmasked CRC32C over the length and the header fields after the CRC. */
@@ -145,12 +150,7 @@ export function encodeRecordInto(
 ): number {
   const count = values === null ? 0 : values.length;
   const length = recordLength(count);
-  view.setUint32(at, length, true);
-  setU64(view, at + 8, seq);
-  setU64(view, at + 16, syncedSeq);
-  setU64(view, at + 24, poolId);
-  view.setUint32(at + 32, op, true);
-  view.setUint32(at + 36, count, true);
+  writeHeaderFields(view, at, seq, syncedSeq, poolId, op, count);
   if (values !== null) {
     if (count <= COPY_BY_VALUE_MAX) {
       for (let i = 0, o = at + RECORD_HEADER_BYTES; i < count; i++, o += 8) view.setFloat64(o, values[i], true);
