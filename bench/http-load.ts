@@ -832,18 +832,20 @@ async function main(): Promise<void> {
   // over minutes (the cpu speed column), and with one server after another the ceiling and
   // poolq's rows came from different moments.
   const up = new Map<ServerName, ServerProcess>();
-  /** Median peak requests/s per "server scenario", for the paced rows. */
-  const peaks = new Map<string, number>();
-  /** Runs one measurement on a server that is up; a failure is a problem, and the bench goes on. */
+  /** A server's failure is a problem, reported with its last output, and the bench goes on. */
+  const serverFailed = (name: ServerName, server: ServerProcess, err: unknown): void => {
+    const msg = `${name}: ${(err as Error).message}\n  server output:\n    ${server.tail.slice(-10).join('\n    ')}`;
+    problems.push(msg);
+    console.log(`  !!!!! ${msg}`);
+  };
+  /** Runs one measurement on a server that is up. */
   const on = async (name: ServerName, what: (server: ServerProcess) => Promise<Row>): Promise<void> => {
     const server = up.get(name);
     if (server === undefined) return;
     try {
       await what(server);
     } catch (err) {
-      const msg = `${name}: ${(err as Error).message}\n  server output:\n    ${server.tail.slice(-10).join('\n    ')}`;
-      problems.push(msg);
-      console.log(`  !!!!! ${msg}`);
+      serverFailed(name, server, err);
     }
   };
   /** The servers that store pools (poolq and the fastify peer), against the bare one. */
@@ -869,9 +871,7 @@ async function main(): Promise<void> {
         await smoke(name, server.port, opts);
         up.set(name, server);
       } catch (err) {
-        const msg = `${name}: ${(err as Error).message}\n  server output:\n    ${server.tail.slice(-10).join('\n    ')}`;
-        problems.push(msg);
-        console.log(`  !!!!! ${msg}`);
+        serverFailed(name, server, err);
       }
     }
     console.log('');
@@ -891,11 +891,10 @@ async function main(): Promise<void> {
       await on('hello', (s) => peak(s, 'hello', 'get', opts));
     }
     keepMedianRounds();
-    for (const r of rows) peaks.set(`${r.server} ${r.scenario}`, r.rps);
     if (opts.rounds > 1) console.log(`\nmedian of ${opts.rounds} rounds per row; paced runs at 50 % of it:`);
     // Latency at half of each server's own peak (the bare server's is the latency floor here).
     const pacedAt = async (name: ServerName, scenario: Mode): Promise<void> => {
-      const rps = peaks.get(`${name} ${scenario}`);
+      const rps = findRow(name, scenario)?.rps;
       if (rps !== undefined) await on(name, (s) => paced(s, name, scenario, rps, opts));
     };
     await pacedAt('hello', 'echo-add');
