@@ -64,7 +64,10 @@ export async function run(args: BenchArgs): Promise<BenchReport> {
     const scratch = new Float64Array(2 * c.n); // stands in for WASM linear memory
     let next = 0;
 
-    const results = engines.map((kernels) => kernels.mergeInto(pairs[0].a, pairs[0].b, out).slice());
+    const results = engines.map((kernels) => {
+      kernels.mergeInto(pairs[0].a, pairs[0].b, out);
+      return out.slice();
+    });
     for (let i = 0; i < results[0].length; i++) {
       if (!Object.is(results[0][i], results[1][i])) throw new Error(`engines disagree merging ${c.label} at ${i}`);
     }

@@ -50,7 +50,8 @@ export interface PoolqWasmExports {
   sortHistogramBytes(): number;
   /** Returns the address holding the sorted values: `data` or `scratch`. */
   sortF64(data: number, n: number, scratch: number, histogram: number): number;
-  mergeF64(a: number, na: number, b: number, nb: number, out: number): void;
+  /** Returns the number of distinct values written. */
+  mergeF64(a: number, na: number, b: number, nb: number, out: number): number;
   /** Writes lo, hi, gamma, take (0/1) as f64 at `out`; returns 0, or 1 for an unknown method. */
   planQuantile(n: number, percentile: number, method: number, out: number): number;
   lerp(a: number, b: number, t: number): number;

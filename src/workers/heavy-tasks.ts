@@ -7,7 +7,7 @@ import { writeFileSync } from 'node:fs';
 import { workerData } from 'node:worker_threads';
 import { nonFiniteValue, PoolqError } from '../core/errors.js';
 import type { Kernels } from '../core/kernels.js';
-import { allocateRun, trustSorted } from '../core/sorted-run.js';
+import { mergeRuns } from '../core/run-merge.js';
 import { createTsKernels } from '../core/ts-kernels.js';
 import { instantiateWasmKernels } from '../core/wasm-kernels.js';
 import { parseAddBodyFast, parseValuesBodyFast } from '../http/bulk-parse.js';
@@ -46,10 +46,9 @@ function handlerFor(kernels: Kernels) {
         return { ok: true, values: sorted, crc: crc32cOf(bytesOf(sorted)) };
       }
       case 'merge': {
-        const out = allocateRun(task.a.length + task.b.length);
-        // Fault injection (tests): the worker thread dies mid-task, its output allocated but not yet written.
+        // Fault injection (tests): the worker thread dies mid-task.
         if (task.crashMidway === true) process.exit(70);
-        return { ok: true, merged: kernels.mergeInto(trustSorted(task.a), trustSorted(task.b), out) };
+        return { ok: true, merged: mergeRuns(kernels, task.a, task.b, task.policy) };
       }
       case 'parseValues': {
         try {

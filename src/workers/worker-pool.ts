@@ -18,6 +18,7 @@ import { invalidOption, PoolqError } from '../core/errors.js';
 import type { QuantileEngine } from '../core/engine.js';
 import type { EngineKind } from '../core/kernels.js';
 import { trustSorted, type SortedRun } from '../core/sorted-run.js';
+import type { EncodingPolicy, StoredRun } from '../core/stored-run.js';
 import { loadWasmModule } from '../core/wasm-kernels.js';
 import { checkValues, parseAddRequest, parseJson, type AddRequest } from '../http/validate.js';
 import { rememberValuesCrc } from '../storage/binary.js';
@@ -172,12 +173,12 @@ export class WorkerPool implements Offload {
     return accept(result as Extract<R, { ok: true }>);
   }
 
-  merge = async (a: SortedRun, b: SortedRun): Promise<SortedRun> => {
+  merge = async (a: StoredRun, b: StoredRun, policy: EncodingPolicy): Promise<StoredRun> => {
     const crashMidway = this.crashNextMerges > 0;
     if (crashMidway) this.crashNextMerges--;
-    const result = await this.run<MergeResult>({ op: 'merge', a, b, crashMidway });
+    const result = await this.run<MergeResult>({ op: 'merge', a, b, policy, crashMidway });
     this.mergesOffloaded++;
-    return trustSorted(result.merged);
+    return result.merged;
   };
 
   /**
