@@ -1,6 +1,7 @@
 // Differential tests (HdrHistogramJS style): random float64 data through every
-// engine, which must agree with each other and with the sort-based oracle
-// (helpers/oracle.ts) bit for bit. fast-check prints the failing command
+// engine — both kinds, each tail policy, each run encoding forced — which must
+// agree with each other and with the sort-based oracle (helpers/oracle.ts) bit
+// for bit. fast-check prints the failing command
 // sequence and its seed; the assertion messages add the hex bit patterns, since
 // -0 and neighbouring doubles print alike in decimal.
 
