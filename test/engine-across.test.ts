@@ -26,7 +26,10 @@ describe('quantilesAcross equals the oracle over the concatenated pools', () => 
   });
 
   it('random pools built by random appends, random subsets of them (duplicates count once), every method', () => {
-    const poolsArb = fc.array(fc.array(fc.array(valueArb, { minLength: 1, maxLength: 60 }), { minLength: 1, maxLength: 6 }), { minLength: 1, maxLength: 12 });
+    const poolsArb = fc.array(fc.array(fc.array(valueArb, { minLength: 1, maxLength: 60 }), { minLength: 1, maxLength: 6 }), {
+      minLength: 1,
+      maxLength: 12,
+    });
     let base = 0;
     fc.assert(
       fc.property(
@@ -43,7 +46,10 @@ describe('quantilesAcross equals the oracle over the concatenated pools', () => 
             pools.forEach((batches, i) => batches.forEach((batch) => engine.appendValues(base + i, Float64Array.from(batch))));
             const got = engine.quantilesAcross(ids, percentiles, method);
             expect(got.count, `${engine.kind} count`).toBe(union.length);
-            expect(got.quantiles.map(bitsHex), `${engine.kind} ${method} at ${percentiles.join(', ')} over pools ${ids.join(', ')}`).toEqual(want);
+            expect(
+              got.quantiles.map(bitsHex),
+              `${engine.kind} ${method} at ${percentiles.join(', ')} over pools ${ids.join(', ')}`,
+            ).toEqual(want);
             pools.forEach((_, i) => engine.deletePool(base + i));
           }
         },
@@ -79,7 +85,10 @@ describe.each(ENGINE_KINDS)('quantilesAcross contract: %s engine', (kind: Engine
     const engine = await createTestEngine(kind);
     const ids = Array.from({ length: MAX_POOLS_PER_QUERY + 1 }, (_, i) => i);
     for (const id of ids) engine.appendValues(id, Float64Array.from([id]));
-    expect(engine.quantilesAcross(ids.slice(0, MAX_POOLS_PER_QUERY), [0, 50, 100], 'lower')).toEqual({ quantiles: [0, 499, 999], count: 1000 });
+    expect(engine.quantilesAcross(ids.slice(0, MAX_POOLS_PER_QUERY), [0, 50, 100], 'lower')).toEqual({
+      quantiles: [0, 499, 999],
+      count: 1000,
+    });
     for (const bad of [[], ids]) {
       const err = catchError(() => engine.quantilesAcross(bad, [50]));
       expect([err.code, err.field]).toEqual(['invalid_request', 'poolIds']);
@@ -119,7 +128,11 @@ describe.each(ENGINE_KINDS)('quantilesAcross contract: %s engine', (kind: Engine
     const union = sortedCopy(all);
     const percentiles = [0, 0.1, 25, 50, 75, 99, 99.9, 100];
     for (const method of ['linear', 'lower', 'midpoint', 'median_unbiased'] as const) {
-      const got = engine.quantilesAcross(Array.from({ length: 100 }, (_, i) => i), percentiles, method);
+      const got = engine.quantilesAcross(
+        Array.from({ length: 100 }, (_, i) => i),
+        percentiles,
+        method,
+      );
       const want = percentiles.map((p) => quantileOfSorted(union, p, method));
       expect(got.quantiles.map(describeF64), method).toEqual(want.map(describeF64));
     }

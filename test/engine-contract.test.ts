@@ -88,7 +88,14 @@ function randomBatch(random: () => number, maxLength: number): number[] {
 }
 
 /** `count` appends of 1..maxLength random values to `poolId`; `after` runs after each. Returns every value appended. */
-function appendRandomBatches(engine: QuantileEngine, poolId: number, seed: number, count: number, maxLength: number, after?: () => void): number[] {
+function appendRandomBatches(
+  engine: QuantileEngine,
+  poolId: number,
+  seed: number,
+  count: number,
+  maxLength: number,
+  after?: () => void,
+): number[] {
   const random = seededRandom(seed);
   const all: number[] = [];
   for (let i = 0; i < count; i++) {
@@ -174,7 +181,9 @@ describe.each(VARIANTS)('QuantileEngine contract: %s engine, %s', (kind: EngineK
       expect(engine.quantiles(3, [0, 100])).toEqual([-2, 5]);
       engine.appendValues(3, f64(-3, -0, 0, 9)); // one more batch after a read
       expect(engine.quantiles(3, [0, 100])).toEqual([-3, 9]);
-      expect(Array.from(engine.exportSorted(3), bitsHex)).toEqual(Array.from(Float64Array.from([...batches.flat(), -3, -0, 0, 9]).sort(), bitsHex));
+      expect(Array.from(engine.exportSorted(3), bitsHex)).toEqual(
+        Array.from(Float64Array.from([...batches.flat(), -3, -0, 0, 9]).sort(), bitsHex),
+      );
     });
 
     it('rejects an empty batch without creating or changing a pool', () => {
@@ -212,9 +221,7 @@ describe.each(VARIANTS)('QuantileEngine contract: %s engine, %s', (kind: EngineK
     it('keeps a pool of one value repeated 1e6 times exact', () => {
       engine.appendValues(1, new Float64Array(1_000_000).fill(4.5));
       for (const method of QUANTILE_METHODS) {
-        expect(engine.quantiles(1, CHECK_PERCENTILES, method).map(bitsHex), method).toEqual(
-          CHECK_PERCENTILES.map(() => bitsHex(4.5)),
-        );
+        expect(engine.quantiles(1, CHECK_PERCENTILES, method).map(bitsHex), method).toEqual(CHECK_PERCENTILES.map(() => bitsHex(4.5)));
       }
       engine.appendValues(1, f64(-1));
       engine.appendValues(1, f64(10));
@@ -299,7 +306,15 @@ describe.each(VARIANTS)('QuantileEngine contract: %s engine, %s', (kind: EngineK
       ['-0 first, then +0', [[-0], [0]], -0, 0],
       ['only -0', [[-0], [-0, -0]], -0, -0],
       ['only +0', [[0], [0, 0]], 0, 0],
-      ['zeros among negatives', [[-3, 0], [-0, -1]], -3, 0],
+      [
+        'zeros among negatives',
+        [
+          [-3, 0],
+          [-0, -1],
+        ],
+        -3,
+        0,
+      ],
     ])('orders -0 before +0 (%s)', (_name, batches, min, max) => {
       for (const batch of batches) engine.appendValues(1, Float64Array.from(batch));
       const summary = engine.summary(1);
@@ -415,7 +430,10 @@ describe.each(VARIANTS)('QuantileEngine contract: %s engine, %s', (kind: EngineK
       expect(runs.reduce((n, run) => n + run.length, 0)).toBe(all.length);
       for (const run of runs) expect(() => assertSortedRun(run)).not.toThrow();
 
-      engine.replacePool(2, runs.map((run) => runOf(run)));
+      engine.replacePool(
+        2,
+        runs.map((run) => runOf(run)),
+      );
       expect(engine.summary(2)).toEqual({ ...engine.summary(1), poolId: 2 });
       for (const method of QUANTILE_METHODS) {
         expect(engine.quantiles(2, CHECK_PERCENTILES, method).map(bitsHex), method).toEqual(

@@ -75,9 +75,7 @@ interface Fixture {
   unionCases: FixtureCase[];
 }
 
-const fixture = JSON.parse(
-  readFileSync(new URL('./fixtures/numpy-quantiles.json', import.meta.url), 'utf8'),
-) as Fixture;
+const fixture = JSON.parse(readFileSync(new URL('./fixtures/numpy-quantiles.json', import.meta.url), 'utf8')) as Fixture;
 
 function decodeValues(ds: FixtureDataset): Float64Array {
   if (ds.hex !== undefined) return Float64Array.from(ds.hex, fromBitsHex);
@@ -139,12 +137,19 @@ const casesByUnion = groupBy(fixture.unionCases, (c) => c.union);
  * Every case's mismatch with what `answer` returns for its method, as lines.
  * Zero-sign-ambiguous cases need numpy's value (===) and the bits of the total order's replay.
  */
-function mismatches(label: string, cases: readonly FixtureCase[], answer: (method: QuantileMethod, percentiles: number[]) => number[]): string[] {
+function mismatches(
+  label: string,
+  cases: readonly FixtureCase[],
+  answer: (method: QuantileMethod, percentiles: number[]) => number[],
+): string[] {
   const failures: string[] = [];
   for (const method of QUANTILE_METHODS) {
     const forMethod = cases.filter((c) => c.method === method);
     if (forMethod.length === 0) continue;
-    const got = answer(method, forMethod.map((c) => c.p));
+    const got = answer(
+      method,
+      forMethod.map((c) => c.p),
+    );
     forMethod.forEach((c, i) => {
       const g = got[i];
       const numpy = fromBitsHex(c.expected);
@@ -186,9 +191,7 @@ describe('numpy fixture table', () => {
   });
 
   it('holds the seed example: [1, 7, 2, 6] at 99.5 is 6.984999999999999', () => {
-    const seed = fixture.cases.find(
-      (c) => c.dataset!.includes('seed_example') && c.method === 'linear' && c.p === 99.5,
-    );
+    const seed = fixture.cases.find((c) => c.dataset!.includes('seed_example') && c.method === 'linear' && c.p === 99.5);
     expect(seed?.expected).toBe(bitsHex(6.984999999999999));
   });
 });

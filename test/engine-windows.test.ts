@@ -49,7 +49,8 @@ function answersOver(engine: QuantileEngine, poolId: number, values: readonly nu
   for (const method of QUANTILE_METHODS) {
     const answer = engine.quantilesWithCount(poolId, PERCENTILES, method);
     got.push(`${method} n=${answer.count}: ${answer.quantiles.map(bitsHex).join(' ')}`);
-    const expected = values.length === 0 ? PERCENTILES.map(() => Number.NaN) : PERCENTILES.map((p) => quantileOfSorted(sortedValues, p, method));
+    const expected =
+      values.length === 0 ? PERCENTILES.map(() => Number.NaN) : PERCENTILES.map((p) => quantileOfSorted(sortedValues, p, method));
     want.push(`${method} n=${values.length}: ${expected.map(bitsHex).join(' ')}`);
   }
   return { got, want };
@@ -195,7 +196,15 @@ describe.each(VARIANTS)('retention windows: %s engine, %s encoding', (kind: Engi
     const { engine, clock } = await setup();
     let poolId = 100;
     const stepArb = fc.oneof(
-      { weight: 4, arbitrary: fc.array(fc.oneof(fc.integer({ min: -5, max: 5 }), fc.double({ noNaN: true, noDefaultInfinity: true })), { minLength: 1, maxLength: 12 }).map((values) => ({ op: 'append' as const, values })) },
+      {
+        weight: 4,
+        arbitrary: fc
+          .array(fc.oneof(fc.integer({ min: -5, max: 5 }), fc.double({ noNaN: true, noDefaultInfinity: true })), {
+            minLength: 1,
+            maxLength: 12,
+          })
+          .map((values) => ({ op: 'append' as const, values })),
+      },
       { weight: 3, arbitrary: fc.integer({ min: 0, max: 9000 }).map((ms) => ({ op: 'advance' as const, ms })) },
       { weight: 1, arbitrary: fc.constantFrom(60, 120, 600).map((seconds) => ({ op: 'window' as const, seconds })) },
       { weight: 2, arbitrary: fc.constant({ op: 'query' as const }) },
@@ -212,7 +221,8 @@ describe.each(VARIANTS)('retention windows: %s engine, %s encoding', (kind: Engi
           if (step.op === 'append') {
             const now = clock.nowMs;
             let endMs: number;
-            if (now < newestEnd) endMs = newestEnd; // joins the newest bucket
+            if (now < newestEnd)
+              endMs = newestEnd; // joins the newest bucket
             else {
               const width = bucketWidthMs(windowMs);
               endMs = Math.floor(now / width) * width + width;
@@ -311,7 +321,10 @@ describe.each(VARIANTS)('retention windows: %s engine, %s encoding', (kind: Engi
     const engine = await createTestEngine(kind, NO_TAIL, { encoding, clock: clock.now, onRelease: (bytes) => (released += bytes) });
     for (const id of [1, 2, 3]) {
       engine.setRetention(id, 10);
-      engine.appendValues(id, new Float64Array(1000).map((_, i) => i % 7));
+      engine.appendValues(
+        id,
+        new Float64Array(1000).map((_, i) => i % 7),
+      );
     }
     engine.appendValues(4, f64(1)); // no window: never expires
     clock.advance(11_001);

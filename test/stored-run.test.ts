@@ -102,8 +102,12 @@ describe('encodings', () => {
     expect(() => assertStoredRun(ok)).not.toThrow();
     expect(() => assertStoredRun({ ...ok, count: 4 })).toThrow(/claims 4/);
     expect(() => assertStoredRun({ ...ok, ends: Float64Array.from([2, 2]) })).toThrow(/ends\[1\]/);
-    expect(() => assertStoredRun({ values: trustSorted(Float64Array.from([2, 1])), ends: null, count: 2, distinct: 2 })).toThrow(/not sorted/);
-    expect(() => assertStoredRun({ values: trustSorted(Float64Array.from([1, 1])), ends: Float64Array.from([1, 2]), count: 2, distinct: 2 })).toThrow(/not sorted/);
+    expect(() => assertStoredRun({ values: trustSorted(Float64Array.from([2, 1])), ends: null, count: 2, distinct: 2 })).toThrow(
+      /not sorted/,
+    );
+    expect(() =>
+      assertStoredRun({ values: trustSorted(Float64Array.from([1, 1])), ends: Float64Array.from([1, 2]), count: 2, distinct: 2 }),
+    ).toThrow(/not sorted/);
   });
 });
 

@@ -29,8 +29,26 @@ import { instantiatePoolqModule } from '../src/core/wasm-module.js';
 
 const MAX = Number.MAX_VALUE;
 const EDGE_VALUES = [
-  0, -0, 5e-324, -5e-324, 2.2250738585072014e-308, -2.2250738585072014e-308, 1e-310, -1e-310,
-  1.7e308, -1.7e308, MAX, -MAX, 1, -1, 0.5, -0.5, 2 ** 53, -(2 ** 53), 1 + 2 ** -52, 1 - 2 ** -53,
+  0,
+  -0,
+  5e-324,
+  -5e-324,
+  2.2250738585072014e-308,
+  -2.2250738585072014e-308,
+  1e-310,
+  -1e-310,
+  1.7e308,
+  -1.7e308,
+  MAX,
+  -MAX,
+  1,
+  -1,
+  0.5,
+  -0.5,
+  2 ** 53,
+  -(2 ** 53),
+  1 + 2 ** -52,
+  1 - 2 ** -53,
 ];
 
 /** splitmix32-style PRNG: seeded, so a failure names a reproducible dataset. */
@@ -245,8 +263,17 @@ describe.each(BUILDS)('WASM kernels (%s build)', (build) => {
     const PERCENTILES = [
       ...Array.from({ length: 1001 }, (_, i) => i / 10),
       ...Array.from({ length: 101 }, (_, i) => i),
-      5e-324, 1e-300, 1e-9, 100 - 1e-13, 99.99999999999999, 33.333333333333336, 66.66666666666667,
-      12.5, 37.5, 62.5, 87.5,
+      5e-324,
+      1e-300,
+      1e-9,
+      100 - 1e-13,
+      99.99999999999999,
+      33.333333333333336,
+      66.66666666666667,
+      12.5,
+      37.5,
+      62.5,
+      87.5,
       ...Array.from({ length: 200 }, () => random() * 100),
     ];
 
@@ -259,8 +286,7 @@ describe.each(BUILDS)('WASM kernels (%s build)', (build) => {
           for (let method = 0; method < QUANTILE_METHODS.length; method++) {
             kernels.planQuantile(n, p, method, wasm);
             planQuantileTs(n, p, method, ts);
-            const same =
-              Object.is(wasm.lo, ts.lo) && Object.is(wasm.hi, ts.hi) && Object.is(wasm.gamma, ts.gamma) && wasm.take === ts.take;
+            const same = Object.is(wasm.lo, ts.lo) && Object.is(wasm.hi, ts.hi) && Object.is(wasm.gamma, ts.gamma) && wasm.take === ts.take;
             if (!same && mismatches.length < 10) {
               mismatches.push(`n=${n} p=${p} ${QUANTILE_METHODS[method]}: wasm ${JSON.stringify(wasm)} ts ${JSON.stringify(ts)}`);
             }
@@ -319,7 +345,6 @@ describe('WASM adapter memory (debug build)', () => {
     expect(kernels.memoryBytes()).toBeLessThan(40 << 20); // 4 windows of 1 MiB values = 32 MiB
   });
 
-
   test('views survive memory growth: small, then 10^6 (forces growth), then small again', async () => {
     const kernels = await createWasmKernels({ build: 'debug' });
     const small = DATASETS.mixed(1000, rng(1));
@@ -367,9 +392,7 @@ describe('WASM adapter memory (debug build)', () => {
     expectSameBits(values, input, 'input after refused sort');
 
     const a = sortedCopy(DATASETS.uniform(40_000, rng(5)));
-    expect(() => kernels.mergeInto(a, a, new Float64Array(80_000))).toThrow(
-      expect.objectContaining({ code: 'unavailable' }),
-    );
+    expect(() => kernels.mergeInto(a, a, new Float64Array(80_000))).toThrow(expect.objectContaining({ code: 'unavailable' }));
 
     const small = DATASETS.mixed(5000, rng(6));
     expectSameBits(kernels.sortInPlace(small.slice()), sortedCopy(small), 'small sort after refusal');

@@ -84,11 +84,17 @@ export class PoolStore implements QuantileEngine {
 
   constructor(kernels: Kernels, options: PoolStoreOptions = {}) {
     const tail = options.tail ?? DEFAULT_TAIL;
-    if (!(Number.isSafeInteger(tail.appendMaxValues) && Number.isSafeInteger(tail.maxValues) && tail.appendMaxValues >= 0 && tail.maxValues >= tail.appendMaxValues)) {
+    if (!(
+      Number.isSafeInteger(tail.appendMaxValues) &&
+      Number.isSafeInteger(tail.maxValues) &&
+      tail.appendMaxValues >= 0 &&
+      tail.maxValues >= tail.appendMaxValues
+    )) {
       throw invalidOption('tail', 'integers 0 <= appendMaxValues <= maxValues', JSON.stringify(tail));
     }
     const encoding = options.encoding ?? 'auto';
-    if (encoding !== 'auto' && encoding !== 'plain' && encoding !== 'counted') throw invalidOption('encoding', "'auto', 'plain' or 'counted'", encoding);
+    if (encoding !== 'auto' && encoding !== 'plain' && encoding !== 'counted')
+      throw invalidOption('encoding', "'auto', 'plain' or 'counted'", encoding);
     this.kernels = kernels;
     this.kind = kernels.kind;
     this.tail = tail;
@@ -299,7 +305,8 @@ export class PoolStore implements QuantileEngine {
 
   restorePool(poolId: number, image: PoolImage): void {
     const windowSeconds = image.windowSeconds;
-    if (windowSeconds !== null && !isValidWindowSeconds(windowSeconds)) throw invalidOption('windowSeconds', windowRuleText('a window'), windowSeconds);
+    if (windowSeconds !== null && !isValidWindowSeconds(windowSeconds))
+      throw invalidOption('windowSeconds', windowRuleText('a window'), windowSeconds);
     this.deletePool(poolId);
     const pool = this.createPool(poolId);
     pool.windowMs = windowSeconds === null ? null : windowSeconds * 1000;
@@ -480,7 +487,7 @@ export class PoolStore implements QuantileEngine {
    */
   private compact(poolId: number, pool: Pool, bucket: Bucket, closed = bucket !== pool.newestBucket()): void {
     const runs = bucket.runs;
-    for (let i = runs.length - 2; i >= 0; ) {
+    for (let i = runs.length - 2; i >= 0;) {
       const a = runs[i];
       const b = runs[i + 1];
       if ((!closed && a.count > MERGE_RATIO * b.count) || pool.merging.has(a) || pool.merging.has(b)) {
