@@ -4,6 +4,7 @@
 
 import { loadConfig, redactedConfig, SETTINGS } from './config.js';
 import { createEngine } from './core/create-engine.js';
+import { createGcPacer } from './core/gc-pacer.js';
 import { createLogger } from './logger.js';
 import { Metrics } from './http/metrics.js';
 import { PoolqServer } from './http/server.js';
@@ -31,7 +32,9 @@ async function main(): Promise<void> {
   }
   const logger = createLogger(config.logLevel);
   const { uws, packageName } = loadNativeUws();
-  const engine = await createEngine({ kind: config.engine });
+  // Freed run buffers go back to the OS at the next full collection; the pacer makes that soon (core/gc-pacer.ts).
+  const gcPacer = createGcPacer();
+  const engine = await createEngine({ kind: config.engine, onRelease: gcPacer?.note });
   const metrics = new Metrics();
   metrics.attachEngine(engine);
   const offload = config.workers > 0 ? await startWorkerPool({ threads: config.workers, engine: config.engine, inline: engine }) : null;

@@ -342,7 +342,7 @@ describe('WASM adapter memory (debug build)', () => {
     const out = new Float64Array(a.length + b.length);
     kernels.mergeInto(a, b, out);
     expect(firstDifference(out, sortedCopy(concat(a, b)))).toBe(-1);
-    expect(kernels.memoryBytes()).toBeLessThan(40 << 20); // 4 windows of 1 MiB values = 32 MiB
+    expect(kernels.memoryBytes()).toBeLessThan(2 << 20); // 4 windows of 16 Ki values = 512 KiB
   });
 
   test('views survive memory growth: small, then 10^6 (forces growth), then small again', async () => {
@@ -377,7 +377,7 @@ describe('WASM adapter memory (debug build)', () => {
   });
 
   test('beyond maxMemoryBytes: PoolqError "unavailable", input untouched, small work still fine', async () => {
-    const kernels = await createWasmKernels({ build: 'debug', maxMemoryBytes: 1 << 20 });
+    const kernels = await createWasmKernels({ build: 'debug', maxMemoryBytes: 1 << 20, mergeWindow: 1 << 16 }); // a merge window that cannot fit
     const input = DATASETS.uniform(100_000, rng(4)); // sort needs 1.6 MB
     const values = input.slice();
     let error: unknown;

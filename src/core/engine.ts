@@ -18,8 +18,9 @@ export interface AppendOutcome {
 
 export interface AppendOptions {
   /**
-   * When the values arrived, in ms since the epoch (the write-ahead log keeps
-   * it, so a replay files them under the same time). Default: the engine's clock.
+   * When the change happened (values arrived, a window was set), in ms since
+   * the epoch. The write-ahead log keeps it, so a replay files values under
+   * the same time. Default: the engine's clock.
    */
   atMs?: number;
 }
@@ -97,8 +98,9 @@ export interface QuantileEngine {
   appendValues(poolId: number, values: Float64Array): AppendOutcome;
   /**
    * Appends an already sorted run (no check). The engine may keep it as one of
-   * its runs, so the caller never writes to it again. Into a windowed pool,
-   * values whose arrival time already left the window are not kept.
+   * its runs, so the caller never writes to it again. The change happens at
+   * `options.atMs` (default now): replaying logged changes with their times
+   * rebuilds the same buckets.
    */
   appendSortedRun(poolId: number, run: SortedRun, options?: AppendOptions): AppendOutcome;
 
@@ -119,11 +121,13 @@ export interface QuantileEngine {
   /** count, min, max, window; throws pool_not_found. */
   summary(poolId: number): PoolSummary;
   /**
-   * Sets (seconds) or removes (null) the pool's retention window, creating an
-   * empty pool if there is none. Values already held keep their arrival
-   * buckets (time-window.ts); removing the window keeps every value held.
+   * Sets (seconds) or removes (null) the pool's retention window at
+   * `options.atMs` (default now), creating an empty pool if there is none.
+   * Values held keep their arrival buckets (time-window.ts); what the old
+   * window had let go by then is dropped first; removing the window keeps
+   * every value still held.
    */
-  setRetention(poolId: number, windowSeconds: number | null): { created: boolean };
+  setRetention(poolId: number, windowSeconds: number | null, options?: AppendOptions): { created: boolean };
   /** The pool's window in seconds, or null; throws pool_not_found. */
   retentionOf(poolId: number): number | null;
   /** Drops every expired bucket of every windowed pool now (reads drop them anyway); returns the values dropped. */
@@ -137,7 +141,7 @@ export interface QuantileEngine {
   runsOf(poolId: number): readonly SortedRun[];
   /** The pool's window and buckets of runs, as stored (for snapshots; seals the tail); throws pool_not_found. */
   poolImage(poolId: number): PoolImage;
-  /** Replaces (or creates) a pool from an image; the engine owns its runs from now on. Expired buckets are dropped. */
+  /** Replaces (or creates) a pool from an image; the engine owns its runs from now on. Expired buckets leave at the next read. */
   restorePool(poolId: number, image: PoolImage): void;
   /** Lengths of the pool's runs, a tail last, without changing anything (benchmarks, diagnostics); throws pool_not_found. */
   runLengths(poolId: number): number[];

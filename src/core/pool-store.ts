@@ -120,15 +120,15 @@ export class PoolStore implements QuantileEngine {
 
   appendSortedRun(poolId: number, run: SortedRun, options?: AppendOptions): AppendOutcome {
     if (run.length === 0) throw invalidRequest('poolValues', 'poolValues must not be empty.');
-    const now = this.clock();
-    const atMs = options?.atMs ?? now;
+    // A change happens at its own time, the logged one on replay: so replaying
+    // the log rebuilds exactly the buckets the live changes built.
+    const atMs = options?.atMs ?? this.clock();
     if (!Number.isFinite(atMs)) throw invalidOption('atMs', 'a finite time in ms', atMs);
     let pool = this.pools.get(poolId);
     const created = pool === undefined;
     if (pool === undefined) pool = this.createPool(poolId);
-    else this.expire(pool, now);
-    const bucket = this.bucketFor(poolId, pool, atMs, now);
-    if (bucket === null) return { created, count: pool.count }; // arrived already expired
+    else this.expire(pool, atMs);
+    const bucket = this.bucketFor(poolId, pool, atMs);
     bucket.count += run.length;
     pool.count += run.length;
     this.totalValues += run.length;
@@ -214,13 +214,17 @@ export class PoolStore implements QuantileEngine {
     return { poolId, count: pool.count, min, max, windowSeconds };
   }
 
-  setRetention(poolId: number, windowSeconds: number | null): { created: boolean } {
+  setRetention(poolId: number, windowSeconds: number | null, options?: AppendOptions): { created: boolean } {
     if (windowSeconds !== null && !isValidWindowSeconds(windowSeconds)) {
       throw invalidRequest('windowSeconds', `${windowRuleText()}, got ${String(windowSeconds)}.`);
     }
+    const atMs = options?.atMs ?? this.clock();
+    if (!Number.isFinite(atMs)) throw invalidOption('atMs', 'a finite time in ms', atMs);
     let pool = this.pools.get(poolId);
     const created = pool === undefined;
     if (pool === undefined) pool = this.createPool(poolId);
+    // What the old window let go by now is gone, whether or not anyone looked (expiry is otherwise lazy).
+    this.expire(pool, atMs);
     if (windowSeconds === null) {
       pool.windowMs = null;
       this.windowed.delete(poolId);
@@ -228,7 +232,7 @@ export class PoolStore implements QuantileEngine {
     } else {
       pool.windowMs = windowSeconds * 1000;
       this.windowed.add(poolId);
-      this.expire(pool, this.clock());
+      this.expire(pool, atMs);
     }
     pool.forgetAnswers();
     return { created };
@@ -322,7 +326,8 @@ export class PoolStore implements QuantileEngine {
       this.totalValues += bucket.count;
     }
     pool.changed();
-    this.expire(pool, this.clock());
+    // Nothing expires here: a replayed change after the snapshot (removing the
+    // window) may keep what a read at this moment would drop. Reads drop it.
     for (const bucket of pool.buckets.slice()) this.compact(poolId, pool, bucket);
   }
 
@@ -428,11 +433,8 @@ export class PoolStore implements QuantileEngine {
     return values;
   }
 
-  /**
-   * The bucket a value arriving at `atMs` joins (the newest one, or a new one
-   * after closing it), or null when that bucket would already have expired.
-   */
-  private bucketFor(poolId: number, pool: Pool, atMs: number, now: number): Bucket | null {
+  /** The bucket a value arriving at `atMs` joins: the newest one, or a new one after closing it. */
+  private bucketFor(poolId: number, pool: Pool, atMs: number): Bucket {
     const newest = pool.newestBucket();
     if (pool.windowMs === null) {
       if (newest === undefined) {
@@ -451,7 +453,6 @@ export class PoolStore implements QuantileEngine {
     }
     const width = bucketWidthMs(pool.windowMs);
     const start = bucketStartMs(atMs, width);
-    if (start + width <= now - pool.windowMs) return null;
     if (newest !== undefined) this.closeBucket(poolId, pool, newest);
     const bucket = new Bucket(start, start + width);
     pool.buckets.push(bucket);

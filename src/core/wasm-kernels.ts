@@ -46,11 +46,12 @@ export const MIN_MEMORY_BYTES = 2 * PAGE_BYTES;
 export const SMALL_SORT_LENGTH = 64;
 /**
  * Merges stream through windows of this many values per input, so linear
- * memory stays near 4 × 8 × MERGE_WINDOW bytes however large the runs: wasm
- * memory never shrinks, and merging whole runs kept 16 B per merged value
- * (10.8 B per stored value at 1e7, bench/engine-memory.ts).
+ * memory stays near 4 × 8 × MERGE_WINDOW bytes (512 KiB) however large the
+ * runs: wasm memory never shrinks, and every instance that merges keeps it.
+ * Merging 10^6 + 10^6 values took the same time with windows of 2^14, 2^16 and
+ * 2^20 values (docs/performance.md).
  */
-export const MERGE_WINDOW = 1 << 20;
+export const MERGE_WINDOW = 1 << 14;
 /**
  * Sorts needing more linear memory than this run on a throwaway instance whose
  * memory is freed afterwards, for the same reason.

@@ -231,6 +231,10 @@ function createPiscina(filename: string, threads: number, workerData: WorkerInit
     // Heavy work yields the CPU to the request loop: on 2 cores, an equal-priority
     // worker parsing a 10 MB body took 7x longer p99 from small queries (bench:latency).
     niceIncrement: WORKER_NICE,
+    // 'sync' (piscina's default) parks an idle worker in Atomics.wait, so its
+    // timers never fire: the worker's GC pacer (heavy-tasks.ts) could then not
+    // collect after the last task, and the runs it referenced stayed resident.
+    atomics: 'async',
     workerData,
   });
 }
