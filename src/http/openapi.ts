@@ -3,7 +3,7 @@
 // route the server answers is described here and vice versa.
 
 import { QUANTILE_METHODS } from '../core/methods.js';
-import { DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT, MAX_PERCENTILES_PER_QUERY } from './validate.js';
+import { DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT, MAX_PERCENTILES_PER_QUERY, MAX_POOL_ID } from '../protocol/limits.js';
 
 const json = (schema: object) => ({ 'application/json': { schema } });
 const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
@@ -178,7 +178,7 @@ export function buildOpenApiDocument(): object {
         bearer: { type: 'http', scheme: 'bearer', description: 'Required on data endpoints when the server runs with --auth-token.' },
       },
       schemas: {
-        PoolId: { type: 'integer', minimum: 0, maximum: Number.MAX_SAFE_INTEGER, examples: [123456] },
+        PoolId: { type: 'integer', minimum: 0, maximum: MAX_POOL_ID, examples: [123456] },
         Method: { type: 'string', enum: [...QUANTILE_METHODS], default: 'linear', description: 'numpy.percentile method.' },
         Percentile: { type: 'number', minimum: 0, maximum: 100 },
         Values: {

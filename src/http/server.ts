@@ -10,10 +10,10 @@ import type { Config } from '../config.js';
 import type { QuantileEngine } from '../core/engine.js';
 import { PoolqError, unavailable } from '../core/errors.js';
 import type { PoolWriter } from '../storage/pool-writer.js';
-import type { Offload } from '../workers/offload.js';
+import type { RequestOffload } from '../protocol/offload.js';
 import { BodyBufferPool } from './body-buffers.js';
 import { readBody } from './body-reader.js';
-import { parseQueryBodyFast } from './bulk-parse.js';
+import { parseQueryBodyFast } from '../protocol/bulk-parse.js';
 import { loadDocsAssets, type DocsAssets } from './docs-page.js';
 import { Exchange, inUwsCallback, jsonNumber, type ExchangeHooks } from './exchange.js';
 import type { Metrics } from './metrics.js';
@@ -29,7 +29,7 @@ import {
   parseQueryRequest,
   checkMethod,
   type AddRequest,
-} from './validate.js';
+} from '../protocol/validate.js';
 
 export type ServerState = 'starting' | 'ready' | 'stopping';
 
@@ -39,7 +39,7 @@ export interface ServerDeps {
   engine: QuantileEngine;
   metrics: Metrics;
   logger: Logger;
-  offload: Offload | null;
+  offload: RequestOffload | null;
 }
 
 const INSERTED = '"Inserted"';
@@ -334,7 +334,7 @@ export class PoolqServer implements ExchangeHooks {
    * numbers holds a thread ~100 ms). The body's recycled shared buffer is
    * handed back once the worker is done with it.
    */
-  private parseLarge<T>(body: Buffer, onWorker: (offload: Offload) => Promise<T>, inline: () => T): T | Promise<T> {
+  private parseLarge<T>(body: Buffer, onWorker: (offload: RequestOffload) => Promise<T>, inline: () => T): T | Promise<T> {
     const offload = this.deps.offload;
     if (offload === null || body.length < this.deps.config.offloadParseBytes) return inline();
     const parsed = onWorker(offload);
