@@ -34,7 +34,8 @@ export function parseJson(body: Buffer): unknown {
 function describe(value: unknown): string {
   if (value === null) return 'null';
   if (Array.isArray(value)) return 'an array';
-  if (typeof value === 'string') return `the string ${JSON.stringify(value.length > ECHO_MAX_CHARS ? value.slice(0, ECHO_MAX_CHARS) + '…' : value)}`;
+  if (typeof value === 'string')
+    return `the string ${JSON.stringify(value.length > ECHO_MAX_CHARS ? value.slice(0, ECHO_MAX_CHARS) + '…' : value)}`;
   if (typeof value === 'number') return String(value);
   return `a ${typeof value}`;
 }
