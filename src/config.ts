@@ -1,5 +1,5 @@
 // Service configuration: flags win over environment variables, which win over
-// defaults (docs/api.md, "Configuration"). Parsed once at start-up and printed
+// defaults (README, "Configuration"). Parsed once at start-up and printed
 // in the start-up log line.
 
 import { parseArgs } from 'node:util';

@@ -271,7 +271,7 @@ const PERCENTILE_KEY = Buffer.from('percentile', 'latin1');
  * error). The /query body is small, and this path is for its per-request
  * cost: JSON.parse of body.toString() plus the validator spend a third of their
  * time making strings and an object only to read two numbers; this path takes
- * ~200 ns where they take ~590 (docs/decisions/validation.md).
+ * about a third of their time (docs/decisions/validation.md).
  */
 export function parseQueryBodyFast(bytes: Uint8Array): QueryRequest | null {
   const r = new Reader(bytes);
