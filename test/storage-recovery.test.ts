@@ -1,5 +1,5 @@
-// Recovery rules, one damaged byte at a time (durability.md, "Every byte of
-// the tail" / "Every record in the middle"): a torn tail is cut and start-up
+// Recovery rules, one damaged byte at a time (docs/storage-format.md,
+// "Recovery"): a torn tail is cut and start-up
 // succeeds with exactly the complete records; a bad record that a later record
 // proves durable, a gap, or a damaged earlier segment refuses start-up naming
 // file and offset; a damaged snapshot falls back only if the log covers it.
@@ -9,7 +9,8 @@ import type { QuantileEngine } from '../src/core/engine.js';
 import { StorageCorruptionError } from '../src/storage/errors.js';
 import { recover } from '../src/storage/recovery.js';
 import { encodeSnapshot, snapshotFileName } from '../src/storage/snapshot-format.js';
-import { encodeRecord, encodeSegmentHeader, recordLength, SEGMENT_HEADER_BYTES, segmentFileName, WalOp } from '../src/storage/wal-format.js';
+import { encodeSegmentHeader, SEGMENT_HEADER_BYTES, segmentFileName, WAL_VERSION_1, WalOp } from '../src/storage/wal-format.js';
+import { encodeRecordV1 } from '../src/storage/wal-record-v1.js';
 import { openDurableStore } from '../src/storage/durable-store.js';
 import { createTestEngine } from './helpers/engines.js';
 import { PowerCutFs, seededRandom } from './helpers/power-cut-fs.js';
@@ -36,12 +37,12 @@ function opsFor(count: number, firstSeq = 1): Rec[] {
 }
 
 function segment(firstSeq: number, recs: readonly Rec[]): { bytes: Uint8Array; starts: number[] } {
-  const parts: Uint8Array[] = [encodeSegmentHeader(firstSeq)];
+  const parts: Uint8Array[] = [encodeSegmentHeader(firstSeq, WAL_VERSION_1)];
   const starts: number[] = [];
   let at = SEGMENT_HEADER_BYTES;
   for (const r of recs) {
     const op = r.op;
-    const bytes = encodeRecord(
+    const bytes = encodeRecordV1(
       { seq: r.seq, syncedSeq: r.syncedSeq ?? r.seq - 1, op: op.kind === 'append' ? WalOp.append : WalOp.delete, poolId: op.poolId },
       op.kind === 'append' ? sortedRun(op.values) : null,
     );
@@ -52,7 +53,9 @@ function segment(firstSeq: number, recs: readonly Rec[]): { bytes: Uint8Array; s
   return { bytes: concatBytes(...parts), starts };
 }
 
-async function recoverFrom(fs: PowerCutFs): Promise<{ engine: QuantileEngine; report: Awaited<ReturnType<typeof recover>>['report']; logger: ReturnType<typeof capturingLogger> }> {
+async function recoverFrom(
+  fs: PowerCutFs,
+): Promise<{ engine: QuantileEngine; report: Awaited<ReturnType<typeof recover>>['report']; logger: ReturnType<typeof capturingLogger> }> {
   const engine = await createTestEngine('ts');
   const logger = capturingLogger();
   const { report } = await recover({ files: fs, dataDir: DIR, engine, logger });
@@ -68,7 +71,8 @@ async function refusal(fs: PowerCutFs): Promise<StorageCorruptionError> {
   return err as StorageCorruptionError;
 }
 
-const expectState = (engine: QuantileEngine, recs: readonly Rec[]) => expect(diffState(engineState(engine), modelState(recs.map((r) => r.op)))).toBeNull();
+const expectState = (engine: QuantileEngine, recs: readonly Rec[]) =>
+  expect(diffState(engineState(engine), modelState(recs.map((r) => r.op)))).toBeNull();
 
 describe('torn tail', () => {
   const recs = opsFor(12);
@@ -91,7 +95,13 @@ describe('torn tail', () => {
         expect(report.tornBytes).toBe(damaged.length - lastStart);
         expect(fs.readBytes(walPath).length).toBe(lastStart); // truncated on disk
         if (damaged.length > lastStart) {
-          expect(logger.lines).toContainEqual(expect.objectContaining({ level: 'warn', msg: 'wal: cut torn tail', obj: expect.objectContaining({ offset: lastStart, bytes: damaged.length - lastStart }) }));
+          expect(logger.lines).toContainEqual(
+            expect.objectContaining({
+              level: 'warn',
+              msg: 'wal: cut torn tail',
+              obj: expect.objectContaining({ offset: lastStart, bytes: damaged.length - lastStart }),
+            }),
+          );
         }
         cases++;
       }
@@ -186,11 +196,15 @@ describe('corruption refuses start-up, naming file and offset', () => {
   it('damage or truncation in an earlier segment, even in its last record', async () => {
     const second = segment(9, opsFor(3, 9));
     const lastOfFirst = starts[starts.length - 1];
-    for (const damaged of [bytes.subarray(0, bytes.length - 3), bytes.subarray(0, lastOfFirst), (() => {
-      const b = bytes.slice();
-      b[lastOfFirst + 45] ^= 2;
-      return b;
-    })()]) {
+    for (const damaged of [
+      bytes.subarray(0, bytes.length - 3),
+      bytes.subarray(0, lastOfFirst),
+      (() => {
+        const b = bytes.slice();
+        b[lastOfFirst + 45] ^= 2;
+        return b;
+      })(),
+    ]) {
       const fs = new PowerCutFs();
       fs.writeBytes(walPath, damaged);
       fs.writeBytes(`${DIR}/${segmentFileName(9)}`, second.bytes);
@@ -222,7 +236,10 @@ describe('corruption refuses start-up, naming file and offset', () => {
 describe('segments and sequence numbers', () => {
   it('a later segment supersedes re-written records of the one before: nothing applied twice', async () => {
     const original = opsFor(7);
-    const rewritten = opsFor(4, 6).map((r) => ({ ...r, op: { kind: 'append', poolId: 50 + r.seq, values: Float64Array.of(r.seq) } as PoolOp }));
+    const rewritten = opsFor(4, 6).map((r) => ({
+      ...r,
+      op: { kind: 'append', poolId: 50 + r.seq, values: Float64Array.of(r.seq) } as PoolOp,
+    }));
     const fs = new PowerCutFs();
     fs.writeBytes(`${DIR}/${segmentFileName(1)}`, segment(1, original).bytes); // holds 6, 7 that were never acknowledged
     fs.writeBytes(`${DIR}/${segmentFileName(6)}`, segment(6, rewritten).bytes);
@@ -234,9 +251,18 @@ describe('segments and sequence numbers', () => {
   it('segments fully covered by the snapshot are not read (their damage does not matter)', async () => {
     const recs = opsFor(10);
     const fs = new PowerCutFs();
-    fs.writeBytes(`${DIR}/${segmentFileName(1)}`, Uint8Array.from({ length: 300 }, (_, i) => i & 255));
+    fs.writeBytes(
+      `${DIR}/${segmentFileName(1)}`,
+      Uint8Array.from({ length: 300 }, (_, i) => i & 255),
+    );
     const snapState = modelState(recs.slice(0, 6).map((r) => r.op));
-    fs.writeBytes(`${DIR}/${snapshotFileName(6)}`, encodeSnapshot(6, [...snapState].map(([poolId, v]) => ({ poolId, runs: [sortedRun(v)] }))));
+    fs.writeBytes(
+      `${DIR}/${snapshotFileName(6)}`,
+      encodeSnapshot(
+        6,
+        [...snapState].map(([poolId, v]) => ({ poolId, runs: [sortedRun(v)] })),
+      ),
+    );
     fs.writeBytes(`${DIR}/${segmentFileName(5)}`, segment(5, recs.slice(4)).bytes);
     const { engine, report } = await recoverFrom(fs);
     expectState(engine, recs);
@@ -257,7 +283,8 @@ describe('segments and sequence numbers', () => {
 
 describe('damaged snapshots', () => {
   const recs = opsFor(12);
-  const stateAt = (seq: number) => [...modelState(recs.slice(0, seq).map((r) => r.op))].map(([poolId, v]) => ({ poolId, runs: [sortedRun(v)] }));
+  const stateAt = (seq: number) =>
+    [...modelState(recs.slice(0, seq).map((r) => r.op))].map(([poolId, v]) => ({ poolId, runs: [sortedRun(v)] }));
   const newest = encodeSnapshot(8, stateAt(8));
 
   function layout(snapshotBytes: Uint8Array, withOlder: boolean, logFrom: number): PowerCutFs {
@@ -325,7 +352,12 @@ describe('start-up through openDurableStore', () => {
     for (let i = 0; i < 2; i++) {
       const again = await createTestEngine('ts');
       const s = await openDurableStore({ dataDir: DIR, fsync: 'always', engine: again, files: fs, snapshotIntervalMs: 0 });
-      expect(diffState(engineState(again), modelState([...recs.slice(0, 8).map((r) => r.op), { kind: 'append', poolId: 77, values: Float64Array.of(1, 2) }]))).toBeNull();
+      expect(
+        diffState(
+          engineState(again),
+          modelState([...recs.slice(0, 8).map((r) => r.op), { kind: 'append', poolId: 77, values: Float64Array.of(1, 2) }]),
+        ),
+      ).toBeNull();
       fs = fs.powerCut(seededRandom(2 + i));
       void s;
     }

@@ -16,14 +16,19 @@ export interface AppendOutcome {
   count: number;
 }
 
-export interface AppendOptions {
+/** When a change happened. */
+export interface ChangeOptions {
   /**
    * When the change happened (values arrived, a window was set), in ms since
    * the epoch. The write-ahead log keeps it, so a replay files values under
-   * the same time. Default: the engine's clock.
+   * the same time. Absent: now, by the engine's clock (also for a log written
+   * before times were kept: such values count as arriving when replayed).
    */
   atMs?: number;
 }
+
+/** Details of an append besides its values. */
+export type AppendRunOptions = ChangeOptions;
 
 export interface PoolSummary {
   poolId: number;
@@ -102,7 +107,7 @@ export interface QuantileEngine {
    * `options.atMs` (default now): replaying logged changes with their times
    * rebuilds the same buckets.
    */
-  appendSortedRun(poolId: number, run: SortedRun, options?: AppendOptions): AppendOutcome;
+  appendSortedRun(poolId: number, run: SortedRun, options?: AppendRunOptions): AppendOutcome;
 
   hasPool(poolId: number): boolean;
   /** Values in the pool, or undefined if it does not exist. */
@@ -127,7 +132,7 @@ export interface QuantileEngine {
    * window had let go by then is dropped first; removing the window keeps
    * every value still held.
    */
-  setRetention(poolId: number, windowSeconds: number | null, options?: AppendOptions): { created: boolean };
+  setRetention(poolId: number, windowSeconds: number | null, options?: ChangeOptions): { created: boolean };
   /** The pool's window in seconds, or null; throws pool_not_found. */
   retentionOf(poolId: number): number | null;
   /** Drops every expired bucket of every windowed pool now (reads drop them anyway); returns the values dropped. */

@@ -15,7 +15,8 @@
 // pool's tail (pool.ts).
 
 import type {
-  AppendOptions,
+  AppendRunOptions,
+  ChangeOptions,
   AppendOutcome,
   EngineStats,
   MergeOffloader,
@@ -118,7 +119,7 @@ export class PoolStore implements QuantileEngine {
     return this.appendSortedRun(poolId, this.sortBatch(copy));
   }
 
-  appendSortedRun(poolId: number, run: SortedRun, options?: AppendOptions): AppendOutcome {
+  appendSortedRun(poolId: number, run: SortedRun, options?: AppendRunOptions): AppendOutcome {
     if (run.length === 0) throw invalidRequest('poolValues', 'poolValues must not be empty.');
     // A change happens at its own time, the logged one on replay: so replaying
     // the log rebuilds exactly the buckets the live changes built.
@@ -214,7 +215,7 @@ export class PoolStore implements QuantileEngine {
     return { poolId, count: pool.count, min, max, windowSeconds };
   }
 
-  setRetention(poolId: number, windowSeconds: number | null, options?: AppendOptions): { created: boolean } {
+  setRetention(poolId: number, windowSeconds: number | null, options?: ChangeOptions): { created: boolean } {
     if (windowSeconds !== null && !isValidWindowSeconds(windowSeconds)) {
       throw invalidRequest('windowSeconds', `${windowRuleText()}, got ${String(windowSeconds)}.`);
     }

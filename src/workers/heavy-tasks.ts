@@ -3,7 +3,6 @@
 // its handler (piscina supports this) so the kernels — the WASM module compiled
 // once on the main thread — are instantiated once per worker, not per task.
 
-import { writeFileSync } from 'node:fs';
 import { workerData } from 'node:worker_threads';
 import { nonFiniteValue, PoolqError } from '../core/errors.js';
 import { createGcPacer } from '../core/gc-pacer.js';
@@ -12,8 +11,8 @@ import { mergeRuns } from '../core/run-merge.js';
 import type { StoredRun } from '../core/stored-run.js';
 import { createTsKernels } from '../core/ts-kernels.js';
 import { instantiateWasmKernels } from '../core/wasm-kernels.js';
-import { parseAddBodyFast, parseValuesBodyFast } from '../http/bulk-parse.js';
-import { checkValues, parseAddRequest, parseJson } from '../http/validate.js';
+import { parseAddBodyFast, parseValuesBodyFast } from '../protocol/bulk-parse.js';
+import { checkValues, parseAddRequest, parseJson } from '../protocol/validate.js';
 import { bytesOf, crc32cOf } from '../storage/binary.js';
 import { writeSnapshotFileSync } from '../storage/snapshot-format.js';
 import type {
@@ -70,8 +69,6 @@ function handlerFor(kernels: Kernels) {
         return { ok: true, values: sorted, crc: crc32cOf(bytesOf(sorted)) };
       }
       case 'merge': {
-        // Fault injection (tests): the worker thread dies mid-task.
-        if (task.crashMidway === true) process.exit(70);
         const merged = mergeRuns(kernels, task.a, task.b, task.policy);
         pacer?.note(bytesOfRun(task.a) + bytesOfRun(task.b) + bytesOfRun(merged));
         return { ok: true, merged };
@@ -103,10 +100,6 @@ function handlerFor(kernels: Kernels) {
       case 'snapshot': {
         // Blocking writes and fdatasync are the point here: this thread has
         // nothing else to do. The store renames the file and fsyncs the directory.
-        if (task.crashMidway === true) {
-          writeFileSync(task.path, new Uint8Array(4096)); // fault injection (tests): a torn temp file
-          process.exit(70);
-        }
         try {
           return { ok: true, summary: writeSnapshotFileSync(task.path, task.seq, task.pools) };
         } catch (err) {
