@@ -14,7 +14,7 @@ import { benchDir, parseArgs, runBenchChild } from './lib/cli.js';
 import { progress } from './lib/measure.js';
 import { formatNs, printReport, ratio, winner, type BenchReport, type TableRow } from './lib/report.js';
 
-const BENCHES = ['sort', 'append', 'query', 'merge', 'memory'] as const;
+const BENCHES = ['sort', 'append', 'query', 'merge', 'memory', 'encodings'] as const;
 
 /** Every task that exists for both engines, side by side (task names are `<kind> <what> [<case>]`). */
 function overallRows(reports: readonly BenchReport[]): TableRow[] {
