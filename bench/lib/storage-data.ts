@@ -6,6 +6,7 @@
 import { closeSync, fsyncSync, openSync, renameSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { allocateRun, trustSorted, type SortedRun } from '../../src/core/sorted-run.js';
+import { plainRun } from '../../src/core/stored-run.js';
 import { rng32 } from './data.js';
 import { snapshotFileName, writeSnapshotFileSync, type SnapshotPool, type SnapshotSummary } from '../../src/storage/snapshot-format.js';
 
@@ -29,7 +30,10 @@ export function fastSortedRun(n: number, base: number, next: () => number): Sort
 export function buildPools(pools: number, perPool: number, seed: number): SnapshotPool[] {
   const next = rng32(seed);
   const out: SnapshotPool[] = [];
-  for (let p = 0; p < pools; p++) out.push({ poolId: p, runs: [fastSortedRun(perPool, p * 1000, next)] });
+  for (let p = 0; p < pools; p++) {
+    const run = fastSortedRun(perPool, p * 1000, next); // strictly increasing: every value distinct
+    out.push({ poolId: p, windowSeconds: null, buckets: [{ startMs: 0, endMs: 1, runs: [plainRun(run, run.length)] }] });
+  }
   return out;
 }
 

@@ -65,10 +65,18 @@ export interface WorkerPoolOptions {
   moduleOptions?: unknown;
 }
 
-/** Bytes a snapshot task would have to copy: runs not on a SharedArrayBuffer. */
+/** Bytes a snapshot task would have to copy: run arrays not on a SharedArrayBuffer. */
 function copiedBytes(pools: readonly SnapshotPool[]): number {
   let bytes = 0;
-  for (const pool of pools) for (const run of pool.runs) if (!(run.buffer instanceof SharedArrayBuffer)) bytes += run.byteLength;
+  for (const pool of pools) {
+    for (const bucket of pool.buckets) {
+      for (const run of bucket.runs) {
+        for (const array of run.ends === null ? [run.values] : [run.values, run.ends]) {
+          if (!(array.buffer instanceof SharedArrayBuffer)) bytes += array.byteLength;
+        }
+      }
+    }
+  }
   return bytes;
 }
 
