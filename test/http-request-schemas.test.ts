@@ -9,9 +9,9 @@ import { TypeCompiler } from '@sinclair/typebox/compiler';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { QUANTILE_METHODS } from '../src/core/methods.js';
-import { MAX_PERCENTILES_PER_QUERY, MAX_POOL_ID } from '../src/protocol/limits.js';
+import { MAX_PERCENTILES_PER_QUERY, MAX_POOL_ID, MAX_POOLS_PER_QUERY, MAX_WINDOW_SECONDS } from '../src/protocol/limits.js';
 import { SCHEMAS } from '../src/protocol/schemas.js';
-import { checkValues, parseAddRequest, parseQueryRequest } from '../src/protocol/validate.js';
+import { checkValues, parseAddRequest, parseQueryRequest, parseRetentionRequest } from '../src/protocol/validate.js';
 
 function accepts(parse: (value: unknown) => unknown, value: unknown): boolean {
   try {
@@ -90,13 +90,47 @@ describe('request schemas accept exactly what the parsers accept', () => {
     );
   });
 
-  it('QueryRequest ≡ parseQueryRequest (exactly one of percentile and percentiles)', () => {
+  it('QueryRequest ≡ parseQueryRequest (exactly one of poolId and poolIds, one of percentile and percentiles)', () => {
     const percentiles = fc.oneof(
       fc.array(fc.double({ min: 0, max: 100, noNaN: true }), { minLength: 1, maxLength: 5 }),
       numberList(3),
       anyField,
     );
-    agree(SCHEMAS.QueryRequest, parseQueryRequest, fc.oneof(body({ poolId, percentile, percentiles, method, extra: anyField }), anyField));
+    const poolIds = fc.oneof(
+      fc.array(fc.integer({ min: 0, max: 1e6 }), { minLength: 1, maxLength: 5 }),
+      fc.array(poolId, { maxLength: 3 }),
+      fc.constant(new Array<number>(MAX_POOLS_PER_QUERY + 1).fill(1)),
+      anyField,
+    );
+    agree(
+      SCHEMAS.QueryRequest,
+      parseQueryRequest,
+      fc.oneof(
+        body({ poolId, percentile, percentiles, method, extra: anyField }),
+        body({ poolIds, percentile, percentiles, method, extra: anyField }),
+        body({ poolId, poolIds, percentile, percentiles, method }),
+        // Well-formed ones, so the accepting side is reached often whatever the seed.
+        fc
+          .tuple(
+            fc.oneof(fc.record({ poolId: fc.nat() }), fc.record({ poolIds: fc.array(fc.nat(), { minLength: 1, maxLength: 4 }) })),
+            fc.oneof(
+              fc.record({ percentile: fc.double({ min: 0, max: 100, noNaN: true }) }),
+              fc.record({ percentiles: fc.array(fc.integer({ min: 0, max: 100 }), { minLength: 1, maxLength: 3 }) }),
+            ),
+          )
+          .map(([target, asked]) => ({ ...target, ...asked })),
+        anyField,
+      ),
+    );
+  });
+
+  it('RetentionRequest ≡ parseRetentionRequest (PUT /pools/{poolId}/retention)', () => {
+    const windowSeconds = fc.oneof(
+      fc.integer({ min: 1, max: MAX_WINDOW_SECONDS }),
+      fc.constantFrom(0, MAX_WINDOW_SECONDS + 1, 1.5, -1),
+      anyField,
+    );
+    agree(SCHEMAS.RetentionRequest, parseRetentionRequest, fc.oneof(body({ windowSeconds, extra: anyField }), anyField));
   });
 
   it('QueryRequest ≡ parseQueryRequest at the percentile-count limit', () => {

@@ -46,7 +46,9 @@ export interface ExchangeHooks {
 }
 
 /** JSON number text that keeps -0 (JSON.stringify(-0) is "0"; numpy's -0.0 is not). */
+/** A number as JSON: -0 keeps its sign; NaN (no value: an empty window) is null. */
 export function jsonNumber(value: number): string {
+  if (Number.isNaN(value)) return 'null';
   return Object.is(value, -0) ? '-0' : String(value);
 }
 

@@ -5,7 +5,7 @@
 // src/protocol parsers, does the work and writes the reply.
 
 import type { QuantileEngine } from '../core/engine.js';
-import { PoolqError, unavailable } from '../core/errors.js';
+import { PoolqError, poolNotFound, unavailable } from '../core/errors.js';
 import { parseQueryBodyFast } from '../protocol/bulk-parse.js';
 import type { RequestOffload } from '../protocol/offload.js';
 import {
@@ -15,9 +15,13 @@ import {
   parseJson,
   parseListQuery,
   parsePercentileQuery,
+  parsePoolsQuery,
   parseQueryRequest,
+  parseRetentionRequest,
+  parseWindowQuery,
   type AddRequest,
   type QueryRequest,
+  type UnionQueryRequest,
 } from '../protocol/validate.js';
 import type { PoolWriter } from '../storage/pool-writer.js';
 import type { BodyBufferPool } from './body-buffers.js';
@@ -87,13 +91,15 @@ export function createHandlers(ctx: HandlerContext): Handlers {
       handle: (ex, _input, request) => append(ex, request.poolId, request.values, (created) => ex.send(OK, created ? INSERTED : APPENDED)),
     }),
 
-    query: handler<QueryRequest>({
+    query: handler<QueryRequest | UnionQueryRequest>({
       parse: (body) => parseQueryBodyFast(body) ?? parseQueryRequest(parseJson(body)),
       handle: (ex, _input, request) => {
-        const values = engine.quantiles(request.poolId, request.percentiles, request.method);
-        const count = engine.countOf(request.poolId)!;
-        if (request.many) ex.send(OK, `{"quantiles":[${values.map(jsonNumber).join(',')}],"count":${count}}`);
-        else ex.send(OK, `{"quantile":${jsonNumber(values[0])},"count":${count}}`);
+        const { quantiles, count } =
+          'poolIds' in request
+            ? engine.quantilesAcross(request.poolIds, request.percentiles, request.method)
+            : engine.quantilesWithCount(request.poolId, request.percentiles, request.method);
+        if (request.many) ex.send(OK, `{"quantiles":[${quantiles.map(jsonNumber).join(',')}],"count":${count}}`);
+        else ex.send(OK, `{"quantile":${jsonNumber(quantiles[0])},"count":${count}}`);
       },
     }),
 
@@ -107,7 +113,10 @@ export function createHandlers(ctx: HandlerContext): Handlers {
     getPool: handler({
       handle: (ex, input) => {
         const s = engine.summary(input.poolId);
-        ex.send(OK, `{"poolId":${s.poolId},"count":${s.count},"min":${jsonNumber(s.min)},"max":${jsonNumber(s.max)}}`);
+        ex.send(
+          OK,
+          `{"poolId":${s.poolId},"count":${s.count},"min":${jsonNumber(s.min)},"max":${jsonNumber(s.max)},"windowSeconds":${s.windowSeconds}}`,
+        );
       },
     }),
 
@@ -127,9 +136,36 @@ export function createHandlers(ctx: HandlerContext): Handlers {
         const params = new URLSearchParams(input.query);
         const percentiles = parsePercentileQuery(params.get('p'));
         const method = checkMethod(params.get('method') ?? undefined);
-        const values = engine.quantiles(poolId, percentiles, method);
-        const items = percentiles.map((p, i) => `{"percentile":${jsonNumber(p)},"value":${jsonNumber(values[i])}}`);
-        ex.send(OK, `{"poolId":${poolId},"count":${engine.countOf(poolId)},"method":"${method}","quantiles":[${items.join(',')}]}`);
+        const { quantiles, count } = engine.quantilesWithCount(poolId, percentiles, method);
+        const items = percentiles.map((p, i) => `{"percentile":${jsonNumber(p)},"value":${jsonNumber(quantiles[i])}}`);
+        ex.send(OK, `{"poolId":${poolId},"count":${count},"method":"${method}","quantiles":[${items.join(',')}]}`);
+      },
+    }),
+
+    getUnionQuantiles: handler({
+      handle: (ex, input) => {
+        const params = new URLSearchParams(input.query);
+        const pools = parsePoolsQuery(params.get('pools'));
+        const percentiles = parsePercentileQuery(params.get('p'));
+        const method = checkMethod(params.get('method') ?? undefined);
+        const { quantiles, count } = engine.quantilesAcross(pools, percentiles, method);
+        const items = percentiles.map((p, i) => `{"percentile":${jsonNumber(p)},"value":${jsonNumber(quantiles[i])}}`);
+        ex.send(OK, `{"pools":[${pools.join(',')}],"count":${count},"method":"${method}","quantiles":[${items.join(',')}]}`);
+      },
+    }),
+
+    setRetention: handler<number>({
+      parse: (body) => parseRetentionRequest(parseJson(body)),
+      handle: (ex, input, windowSeconds) =>
+        ex.settle(ctx.writer().setRetention(input.poolId, windowSeconds), () =>
+          ex.send(OK, `{"poolId":${input.poolId},"windowSeconds":${windowSeconds}}`),
+        ),
+    }),
+
+    deleteRetention: handler({
+      handle: (ex, input) => {
+        if (!engine.hasPool(input.poolId)) return ex.sendError(poolNotFound(input.poolId));
+        ex.settle(ctx.writer().setRetention(input.poolId, null), () => ex.sendEmpty(NO_CONTENT));
       },
     }),
 
@@ -140,11 +176,19 @@ export function createHandlers(ctx: HandlerContext): Handlers {
           (o) => o.parseValuesBody(body),
           () => checkValues(parseJson(body), 'body'),
         ),
-      handle: (ex, input, values) =>
-        append(ex, input.poolId, values, (created, count) => {
-          if (created) ex.send(CREATED, `{"status":"inserted","count":${count}}`);
-          else ex.send(OK, `{"status":"appended","count":${count}}`);
-        }),
+      handle: (ex, input, values) => {
+        const poolId = input.poolId;
+        const windowSeconds = parseWindowQuery(new URLSearchParams(input.query).get('windowSeconds'));
+        const creating = windowSeconds !== null && !engine.hasPool(poolId);
+        const appendNow = (): void =>
+          append(ex, poolId, values, (created, count) => {
+            // With a window, the retention record created the pool just before the values.
+            if (created || creating) ex.send(CREATED, `{"status":"inserted","count":${count}}`);
+            else ex.send(OK, `{"status":"appended","count":${count}}`);
+          });
+        if (creating) ex.settle(ctx.writer().setRetention(poolId, windowSeconds), appendNow);
+        else appendNow();
+      },
     }),
 
     healthz: handler({ handle: (ex) => ex.send(OK, '{"status":"ok"}') }),

@@ -32,7 +32,7 @@ import type { TSchema } from '@sinclair/typebox';
 import { Type } from '@sinclair/typebox';
 import type { ErrorCode } from '../core/errors.js';
 import { ERROR_HEADERS, ERROR_MEANING, statusOf } from './error-status.js';
-import { DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT, MAX_PERCENTILES_PER_QUERY } from './limits.js';
+import { DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT, MAX_PERCENTILES_PER_QUERY, MAX_POOLS_PER_QUERY } from './limits.js';
 import type { SchemaName } from './schemas.js';
 
 export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
@@ -93,7 +93,7 @@ export const ROUTES = [
     method: 'POST',
     path: '/query',
     operationId: 'query',
-    summary: 'Percentile(s) of a pool',
+    summary: 'Percentile(s) of a pool, or of the union of several (poolIds)',
     auth: true,
     needsData: true,
     poolId: POOL_ID_BODY,
@@ -170,11 +170,68 @@ export const ROUTES = [
     auth: true,
     needsData: true,
     poolId: POOL_ID_PATH,
+    parameters: [
+      {
+        name: 'windowSeconds',
+        in: 'query',
+        description: 'Used when this request creates the pool: its retention window (PUT …/retention changes an existing one).',
+        schema: 'WindowSeconds',
+      },
+    ],
     body: { schema: 'Values' },
     replies: {
       200: { description: 'Values appended to an existing pool.', schema: 'AppendResult' },
       201: { description: 'Pool created.', schema: 'AppendResult' },
     },
+  },
+  {
+    method: 'PUT',
+    path: '/pools/{poolId}/retention',
+    operationId: 'setRetention',
+    summary: "Keep only the pool's values of about the last windowSeconds (creates the pool if new)",
+    auth: true,
+    needsData: true,
+    poolId: POOL_ID_PATH,
+    body: { schema: 'RetentionRequest' },
+    replies: { 200: { description: 'The window now in force (durably, under --fsync=always).', schema: 'Retention' } },
+  },
+  {
+    method: 'DELETE',
+    path: '/pools/{poolId}/retention',
+    operationId: 'deleteRetention',
+    summary: 'Remove the window: the pool keeps every value it holds and every later one',
+    auth: true,
+    needsData: true,
+    poolId: POOL_ID_PATH,
+    replies: { 204: { description: 'No window any more (also when there was none).' } },
+    errors: ['pool_not_found'],
+  },
+  {
+    method: 'GET',
+    path: '/quantiles',
+    operationId: 'getUnionQuantiles',
+    summary: 'Percentiles of the union of several pools',
+    auth: true,
+    needsData: true,
+    parameters: [
+      {
+        name: 'pools',
+        in: 'query',
+        required: true,
+        description: `Comma-separated pool ids (1 to ${MAX_POOLS_PER_QUERY}, each counted once), e.g. 1,2,3.`,
+        schema: Type.String(),
+      },
+      {
+        name: 'p',
+        in: 'query',
+        required: true,
+        description: `Comma-separated percentiles from 0 to 100 (at most ${MAX_PERCENTILES_PER_QUERY}), e.g. 50,90,99.5.`,
+        schema: Type.String(),
+      },
+      { name: 'method', in: 'query', schema: 'Method' },
+    ],
+    replies: { 200: { description: 'Quantiles of the union, in request order.', schema: 'UnionQuantiles' } },
+    errors: ['pool_not_found'],
   },
   {
     method: 'GET',

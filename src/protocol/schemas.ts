@@ -9,7 +9,7 @@
 import { Type, type TSchema } from '@sinclair/typebox';
 import { QUANTILE_METHODS } from '../core/methods.js';
 import { ERROR_CODES } from './error-status.js';
-import { MAX_PERCENTILES_PER_QUERY, MAX_POOL_ID } from './limits.js';
+import { MAX_PERCENTILES_PER_QUERY, MAX_POOL_ID, MAX_POOLS_PER_QUERY, MAX_WINDOW_SECONDS } from './limits.js';
 
 const PoolId = Type.Integer({ minimum: 0, maximum: MAX_POOL_ID, description: 'Pool identifier, 0 to 2^53-1.', examples: [123456] });
 const Method = Type.Union(
@@ -20,13 +20,40 @@ const Percentile = Type.Number({ minimum: 0, maximum: 100 });
 const Values = Type.Array(Type.Number({ description: 'Any finite float64; -0 allowed.' }), { minItems: 1, examples: [[1, 7, 2, 6]] });
 const Percentiles = Type.Array(Percentile, { minItems: 1, maxItems: MAX_PERCENTILES_PER_QUERY });
 
-/** A /query body: exactly one of `percentile` and `percentiles` (the other must be absent). */
+const PoolIds = Type.Array(PoolId, {
+  minItems: 1,
+  maxItems: MAX_POOLS_PER_QUERY,
+  description: 'Pools whose values are taken together, each pool once.',
+  examples: [[1, 2, 3]],
+});
+const WindowSeconds = Type.Integer({
+  minimum: 1,
+  maximum: MAX_WINDOW_SECONDS,
+  description: 'Keep the values of about the last this many seconds (arrival buckets of max(1 s, W/60)).',
+  examples: [300],
+});
+/** A number, or null where there is no value to answer with (a pool whose window holds none). */
+const Answer = Type.Union([Type.Number(), Type.Null()]);
+
+/**
+ * A /query body: exactly one of `poolId` and `poolIds` and exactly one of
+ * `percentile` and `percentiles` (the other of each pair must be absent).
+ */
 const QueryRequest = Type.Union(
   [
-    Type.Object({ poolId: PoolId, percentile: Percentile, percentiles: Type.Optional(Type.Never()), method: Type.Optional(Method) }),
-    Type.Object({ poolId: PoolId, percentiles: Percentiles, percentile: Type.Optional(Type.Never()), method: Type.Optional(Method) }),
-  ],
-  { description: 'Exactly one of `percentile` or `percentiles`.', examples: [{ poolId: 123456, percentile: 99.5 }] },
+    { poolId: PoolId, poolIds: Type.Optional(Type.Never()) },
+    { poolIds: PoolIds, poolId: Type.Optional(Type.Never()) },
+  ].flatMap((target) => [
+    Type.Object({ ...target, percentile: Percentile, percentiles: Type.Optional(Type.Never()), method: Type.Optional(Method) }),
+    Type.Object({ ...target, percentiles: Percentiles, percentile: Type.Optional(Type.Never()), method: Type.Optional(Method) }),
+  ]),
+  {
+    description: 'Exactly one of `poolId` or `poolIds` (their union), and one of `percentile` or `percentiles`.',
+    examples: [
+      { poolId: 123456, percentile: 99.5 },
+      { poolIds: [1, 2, 3], percentiles: [50, 99] },
+    ],
+  },
 );
 
 /** Every named shape; routes refer to them by name, the OpenAPI document lists them under components. */
@@ -39,15 +66,33 @@ export const SCHEMAS = {
   AddOutcome: Type.Union([Type.Literal('Inserted'), Type.Literal('Appended')], {
     description: '"Inserted" when the pool was created, "Appended" when it existed.',
   }),
-  QueryResult: Type.Object({ quantile: Type.Number(), count: Type.Integer() }, { examples: [{ quantile: 6.984999999999999, count: 4 }] }),
-  QueryResults: Type.Object({ quantiles: Type.Array(Type.Number()), count: Type.Integer() }),
-  PoolSummary: Type.Object({ poolId: PoolId, count: Type.Integer(), min: Type.Number(), max: Type.Number() }),
+  QueryResult: Type.Object(
+    { quantile: Answer, count: Type.Integer() },
+    { description: '`quantile` is null when there is no value (count 0).', examples: [{ quantile: 6.984999999999999, count: 4 }] },
+  ),
+  QueryResults: Type.Object({ quantiles: Type.Array(Answer), count: Type.Integer() }),
+  PoolSummary: Type.Object({
+    poolId: PoolId,
+    count: Type.Integer(),
+    min: Answer,
+    max: Answer,
+    windowSeconds: Type.Union([WindowSeconds, Type.Null()], { description: 'The retention window; null: every value is kept.' }),
+  }),
   PoolQuantiles: Type.Object({
     poolId: PoolId,
     count: Type.Integer(),
     method: Method,
-    quantiles: Type.Array(Type.Object({ percentile: Percentile, value: Type.Number() })),
+    quantiles: Type.Array(Type.Object({ percentile: Percentile, value: Answer })),
   }),
+  UnionQuantiles: Type.Object({
+    pools: PoolIds,
+    count: Type.Integer({ description: 'Values in the union.' }),
+    method: Method,
+    quantiles: Type.Array(Type.Object({ percentile: Percentile, value: Answer })),
+  }),
+  WindowSeconds,
+  RetentionRequest: Type.Object({ windowSeconds: WindowSeconds }, { examples: [{ windowSeconds: 300 }] }),
+  Retention: Type.Object({ poolId: PoolId, windowSeconds: Type.Union([WindowSeconds, Type.Null()]) }),
   AppendResult: Type.Object({ status: Type.Union([Type.Literal('inserted'), Type.Literal('appended')]), count: Type.Integer() }),
   PoolPage: Type.Object({
     pools: Type.Array(Type.Object({ poolId: PoolId, count: Type.Integer() })),
