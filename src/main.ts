@@ -37,6 +37,8 @@ async function main(): Promise<void> {
   const engine = await createEngine({ kind: config.engine, onRelease: gcPacer?.note });
   const metrics = new Metrics();
   metrics.attachEngine(engine);
+  // Reads drop expired buckets of the pools they touch; this drops those of pools nobody reads.
+  setInterval(() => engine.sweepExpired(), 1000).unref();
   const offload = config.workers > 0 ? await startWorkerPool({ threads: config.workers, engine: config.engine, inline: engine }) : null;
   if (offload !== null) engine.setMergeOffloader(offload.merge, config.offloadMergeValues);
 
