@@ -35,6 +35,10 @@ export interface Config {
   logLevel: string;
   /** When set, data endpoints require `Authorization: Bearer <token>`. */
   authToken: string | null;
+  /** /ws: close a socket silent this long (pings are sent before). */
+  wsIdleTimeoutSeconds: number;
+  /** /ws: close a socket (1008) whose unsent replies exceed this many bytes. */
+  wsMaxBacklogBytes: number;
 }
 
 interface Setting {
@@ -62,6 +66,8 @@ export const SETTINGS = {
   shutdownGraceMs: { flag: 'shutdown-grace-ms', env: 'SHUTDOWN_GRACE_MS', default: '10000', help: 'wait this long for in-flight requests at shutdown' },
   logLevel: { flag: 'log-level', env: 'LOG_LEVEL', default: 'info', help: 'pino level: fatal, error, warn, info, debug' },
   authToken: { flag: 'auth-token', env: 'AUTH_TOKEN', default: '', help: 'require Authorization: Bearer <token> on data endpoints (empty: off)' },
+  wsIdleTimeout: { flag: 'ws-idle-timeout', env: 'WS_IDLE_TIMEOUT', default: '60', help: '/ws: seconds of silence before a socket is closed (pinged first; 8-960)' },
+  wsMaxBacklog: { flag: 'ws-max-backlog', env: 'WS_MAX_BACKLOG', default: '4MiB', help: '/ws: close a socket (1008) with more unsent replies than this' },
 } as const satisfies Record<string, Setting>;
 
 const SIZE_UNITS: Record<string, number> = { b: 1, kb: 1e3, kib: 1024, mb: 1e6, mib: 1024 ** 2, gb: 1e9, gib: 1024 ** 3 };
@@ -130,5 +136,7 @@ export function loadConfig(argv: readonly string[] = process.argv.slice(2), env:
     shutdownGraceMs: integerIn(S.shutdownGraceMs, raw(S.shutdownGraceMs), 0, 3_600_000),
     logLevel: oneOf(S.logLevel, raw(S.logLevel), ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const),
     authToken: raw(S.authToken) === '' ? null : raw(S.authToken),
+    wsIdleTimeoutSeconds: integerIn(S.wsIdleTimeout, raw(S.wsIdleTimeout), 8, 960),
+    wsMaxBacklogBytes: sizeIn(S.wsMaxBacklog, raw(S.wsMaxBacklog), 64 << 10),
   };
 }

@@ -9,7 +9,14 @@ import { PoolqError } from '../src/core/errors.js';
 import { float64View, firstNonFinite } from '../src/protocol/binary-values.js';
 import { NdjsonBatchParser } from '../src/protocol/ndjson-batch.js';
 import { decodeBinaryAdd, encodeBinaryAdd, FrameRequestError, FrameViolation } from '../src/protocol/ws-binary-frame.js';
-import { decodeClientMessage, encodeError, encodePoolPush, encodeQueryReply, MessageError, parsePoolTopic } from '../src/protocol/ws-messages.js';
+import {
+  decodeClientMessage,
+  encodeError,
+  encodePoolPush,
+  encodeQueryReply,
+  MessageError,
+  parsePoolTopic,
+} from '../src/protocol/ws-messages.js';
 
 function arrayBufferOf(bytes: Uint8Array): ArrayBuffer {
   return bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
@@ -80,7 +87,11 @@ describe('binary WebSocket add frames', () => {
 
   it('closes (1003) on frames it cannot answer', () => {
     const good = encodeBinaryAdd(1, 2, [3]);
-    const cases: Uint8Array[] = [new Uint8Array(15), Uint8Array.from(good, (b, i) => (i === 0 ? 2 : b)), Uint8Array.from(good, (b, i) => (i === 2 ? 1 : b))];
+    const cases: Uint8Array[] = [
+      new Uint8Array(15),
+      Uint8Array.from(good, (b, i) => (i === 0 ? 2 : b)),
+      Uint8Array.from(good, (b, i) => (i === 2 ? 1 : b)),
+    ];
     for (const frame of cases) {
       const err = thrown(() => decodeBinaryAdd(arrayBufferOf(frame)));
       expect(err).toBeInstanceOf(FrameViolation);
@@ -114,10 +125,19 @@ describe('JSON WebSocket messages', () => {
     expect(add).toMatchObject({ op: 'add', id: 1, poolId: 7, key: 'k-1' });
     expect([...(add as { values: Float64Array }).values]).toEqual([2, 1]);
     expect(decodeClientMessage('{"op":"query","id":"q","poolId":7,"percentiles":[50,90],"method":"lower"}')).toEqual({
-      op: 'query', id: 'q', poolId: 7, percentiles: [50, 90], many: true, method: 'lower',
+      op: 'query',
+      id: 'q',
+      poolId: 7,
+      percentiles: [50, 90],
+      many: true,
+      method: 'lower',
     });
     expect(decodeClientMessage('{"op":"subscribe","id":3,"poolId":7,"percentile":50}')).toMatchObject({ op: 'subscribe', kind: 'pool' });
-    expect(decodeClientMessage('{"op":"unsubscribe","id":4,"topic":"pool:7:linear:1000:50"}')).toEqual({ op: 'unsubscribe', id: 4, topic: 'pool:7:linear:1000:50' });
+    expect(decodeClientMessage('{"op":"unsubscribe","id":4,"topic":"pool:7:linear:1000:50"}')).toEqual({
+      op: 'unsubscribe',
+      id: 4,
+      topic: 'pool:7:linear:1000:50',
+    });
   });
 
   it('refuses malformed messages with the id when it is known, and the field', () => {
@@ -157,7 +177,12 @@ describe('JSON WebSocket messages', () => {
 
   it('encodes replies and pushes as JSON that keeps -0', () => {
     expect(encodeQueryReply(1, [-0], 1, false)).toBe('{"id":1,"ok":true,"quantile":-0,"count":1}');
-    expect(JSON.parse(encodeError('a"b', 'invalid_request', 'm "x"', 'f'))).toEqual({ id: 'a"b', error: 'invalid_request', message: 'm "x"', field: 'f' });
+    expect(JSON.parse(encodeError('a"b', 'invalid_request', 'm "x"', 'f'))).toEqual({
+      id: 'a"b',
+      error: 'invalid_request',
+      message: 'm "x"',
+      field: 'f',
+    });
     expect(JSON.parse(encodePoolPush('t', 7, 0, null))).toEqual({ topic: 't', poolId: 7, count: 0, quantiles: null });
   });
 });
@@ -178,7 +203,14 @@ describe('NDJSON batches', () => {
 
   it('combines lines per pool, skips blank lines, accepts CRLF and a last line without newline', () => {
     const text = '{"poolId":1,"poolValues":[1,2]}\r\n\n{"poolId":2,"poolValues":[3]}\n  \n{"poolValues":[4],"poolId":1}';
-    expect(parse(text)).toEqual({ entries: [{ poolId: 1, values: [1, 2, 4] }, { poolId: 2, values: [3] }], lines: 3, values: 4 });
+    expect(parse(text)).toEqual({
+      entries: [
+        { poolId: 1, values: [1, 2, 4] },
+        { poolId: 2, values: [3] },
+      ],
+      lines: 3,
+      values: 4,
+    });
   });
 
   it('gives the same batch for any split of the body into chunks (fast-check)', () => {
@@ -187,7 +219,12 @@ describe('NDJSON batches', () => {
     const whole = parse(text);
     fc.assert(
       fc.property(fc.array(fc.integer({ min: 0, max: text.length }), { maxLength: 20 }), (cuts) => {
-        expect(parse(text, [...cuts].sort((a, b) => a - b))).toEqual(whole);
+        expect(
+          parse(
+            text,
+            [...cuts].sort((a, b) => a - b),
+          ),
+        ).toEqual(whole);
       }),
     );
   });

@@ -11,6 +11,7 @@ export type ErrorCode =
   | 'method_not_allowed'
   | 'unauthorized'
   | 'unavailable'
+  | 'not_implemented'
   | 'internal';
 
 export class PoolqError extends Error {

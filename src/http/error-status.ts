@@ -11,5 +11,6 @@ export const ERROR_STATUS: Readonly<Record<ErrorCode, string>> = {
   method_not_allowed: '405 Method Not Allowed',
   unauthorized: '401 Unauthorized',
   unavailable: '503 Service Unavailable',
+  not_implemented: '501 Not Implemented',
   internal: '500 Internal Server Error',
 };

@@ -48,6 +48,8 @@ export function errorBody(code: string, message: string, field?: string): string
 export class Exchange {
   aborted = false;
   done = false;
+  /** A HEAD request: status and headers as for GET (content-length included), no body. */
+  head = false;
   readonly startedAt = performance.now();
 
   constructor(
@@ -80,7 +82,8 @@ export class Exchange {
     const res = this.res;
     res.writeStatus(status).writeHeader('content-type', contentType);
     if (headers !== undefined) for (const name in headers) res.writeHeader(name, headers[name]);
-    res.end(body, close);
+    if (this.head) res.endWithoutBody(typeof body === 'string' ? Buffer.byteLength(body) : body.length, close);
+    else res.end(body, close);
   }
 
   sendEmpty(status: string): void {

@@ -16,6 +16,12 @@ import { readBody } from './body-reader.js';
 import { parseQueryBodyFast } from './bulk-parse.js';
 import { loadDocsAssets, type DocsAssets } from './docs-page.js';
 import { Exchange, inUwsCallback, jsonNumber, type ExchangeHooks } from './exchange.js';
+import { IngestRoutes, isOctetStream } from './ingest-routes.js';
+import { ingestWriter, type IngestWriter } from './ingest-writer.js';
+import { checkIdempotencyKey } from '../protocol/idempotency-key.js';
+import { echo, framingError } from './request-framing.js';
+import { SubscriptionHub } from './subscription-hub.js';
+import { PUSH_LIMIT_BYTES, WsServer, type PoolGuard } from './ws-server.js';
 import type { Metrics } from './metrics.js';
 import { buildOpenApiDocument } from './openapi.js';
 import type { Uws } from './uws-loader.js';
@@ -28,6 +34,7 @@ import {
   parsePoolIdText,
   parseQueryRequest,
   checkMethod,
+  checkSingleParams,
   type AddRequest,
 } from './validate.js';
 
@@ -40,7 +47,12 @@ export interface ServerDeps {
   metrics: Metrics;
   logger: Logger;
   offload: Offload | null;
+  /** Refuses pools this instance does not serve (a cluster's 421); applied to /ws requests. */
+  poolGuard?: PoolGuard;
 }
+
+/** /query bodies are a few numbers; a limit of their own keeps a huge nested body from holding the event loop in JSON.parse. */
+export const MAX_QUERY_BODY_BYTES = 64 << 10;
 
 const INSERTED = '"Inserted"';
 const APPENDED = '"Appended"';
@@ -52,18 +64,39 @@ export class PoolqServer implements ExchangeHooks {
   private readonly app: TemplatedApp;
   private listenSocket: us_listen_socket | null = null;
   private state: ServerState = 'starting';
-  private writer: PoolWriter | null = null;
+  private writer: IngestWriter | null = null;
   private inFlight = 0;
   private drained: (() => void) | null = null;
   private readonly openApiJson: string;
   private docs: DocsAssets | null = null;
   private readonly bodyBuffers = new BodyBufferPool();
   private readonly expectedAuthorization: Buffer | null;
+  readonly hub: SubscriptionHub;
+  private readonly ws: WsServer;
+  private readonly ingest: IngestRoutes;
 
   constructor(private readonly deps: ServerDeps) {
     this.app = deps.uws.App();
     this.expectedAuthorization = deps.config.authToken === null ? null : Buffer.from(`Bearer ${deps.config.authToken}`);
     this.openApiJson = JSON.stringify(buildOpenApiDocument());
+    this.hub = new SubscriptionHub(deps.engine, { pushLimitBytes: PUSH_LIMIT_BYTES });
+    this.ws = new WsServer(
+      {
+        ...deps,
+        hub: this.hub,
+        writer: () => this.writer,
+        state: () => this.state,
+      },
+      this.app,
+    );
+    this.ingest = new IngestRoutes({
+      config: deps.config,
+      engine: deps.engine,
+      offload: deps.offload,
+      bodyBuffers: this.bodyBuffers,
+      writer: () => this.writer!,
+      refuseBody: (ex, reason, close) => this.refuseBody(ex, reason, close),
+    });
     this.routes();
   }
 
@@ -85,7 +118,7 @@ export class PoolqServer implements ExchangeHooks {
 
   /** Recovery finished: accept writes and report ready. */
   setReady(writer: PoolWriter): void {
-    this.writer = writer;
+    this.writer = ingestWriter(writer, (poolId) => this.hub.poolChanged(poolId));
     if (this.state === 'starting') this.state = 'ready';
   }
 
@@ -104,18 +137,24 @@ export class PoolqServer implements ExchangeHooks {
       this.deps.uws.us_listen_socket_close(this.listenSocket);
       this.listenSocket = null;
     }
-    if (this.inFlight === 0) return;
-    await new Promise<void>((resolve) => {
-      const timer = setTimeout(resolve, graceMs);
-      this.drained = () => {
-        clearTimeout(timer);
-        resolve();
-      };
-    });
+    const started = performance.now();
+    if (this.inFlight > 0) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, graceMs);
+        this.drained = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+    }
+    // WebSocket adds already sent to storage are answered before the sockets close.
+    await this.ws.settle(Math.max(0, graceMs - (performance.now() - started)));
+    this.ws.closeAll();
   }
 
   /** Closes every remaining connection. */
   close(): void {
+    this.hub.close();
     (this.app as unknown as { close?: () => void }).close?.();
   }
 
@@ -137,23 +176,49 @@ export class PoolqServer implements ExchangeHooks {
 
   // ---- routing ---------------------------------------------------------
 
-  private begin(res: HttpResponse, route: string): Exchange {
+  private begin(res: HttpResponse, route: string, head = false): Exchange {
     this.inFlight++;
-    return new Exchange(res, route, this);
+    const ex = new Exchange(res, head ? route.replace(/^GET/, 'HEAD') : route, this);
+    ex.head = head;
+    return ex;
   }
 
   private routes(): void {
     const app = this.app;
-    app.post('/add', (res, req) => this.withBody(res, req, 'POST /add', true, (ex, body) => this.add(ex, body)));
-    app.post('/query', (res, req) => this.withBody(res, req, 'POST /query', false, (ex, body) => this.query(ex, body)));
-
-    app.get('/pools', (res, req) => {
-      const query = req.getQuery();
-      this.sync(res, req, 'GET /pools', (ex) => this.listPools(ex, query));
+    // Every GET route also answers HEAD (RFC 9110 §9.3.2): same status and headers, no body.
+    const get = (pattern: string, handler: (res: HttpResponse, req: HttpRequest, head: boolean) => void) => {
+      app.get(pattern, (res, req) => handler(res, req, false));
+      app.head(pattern, (res, req) => handler(res, req, true));
+    };
+    app.post('/add', (res, req) => {
+      const key = req.getHeader('idempotency-key');
+      this.withBody(res, req, 'POST /add', true, (ex, body) => this.add(ex, body, this.keyOf(key)));
     });
-    app.get('/pools/:poolId', (res, req) => {
+    app.post('/query', (res, req) =>
+      this.withBody(res, req, 'POST /query', false, (ex, body) => this.query(ex, body), Math.min(MAX_QUERY_BODY_BYTES, this.deps.config.maxBodyBytes)),
+    );
+    app.post('/batch', (res, req) => {
+      const key = req.getHeader('idempotency-key');
+      const contentLength = req.getHeader('content-length');
+      const framing = framingError(req);
+      const authorized = this.authorized(req);
+      const ex = this.begin(res, 'POST /batch');
+      if (!this.admit(ex, authorized, true)) return;
+      if (framing !== null) return ex.sendError(framing, undefined, true);
+      try {
+        this.ingest.batch(ex, res, contentLength, this.keyOf(key));
+      } catch (err) {
+        ex.sendError(err);
+      }
+    });
+
+    get('/pools', (res, req, head) => {
+      const query = req.getQuery();
+      this.sync(res, req, 'GET /pools', (ex) => this.listPools(ex, query), head);
+    });
+    get('/pools/:poolId', (res, req, head) => {
       const id = req.getParameter(0);
-      this.sync(res, req, 'GET /pools/{poolId}', (ex) => this.poolSummary(ex, id));
+      this.sync(res, req, 'GET /pools/{poolId}', (ex) => this.poolSummary(ex, id), head);
     });
     app.del('/pools/:poolId', (res, req) => {
       const id = req.getParameter(0);
@@ -167,48 +232,63 @@ export class PoolqServer implements ExchangeHooks {
         });
       });
     });
-    app.get('/pools/:poolId/quantiles', (res, req) => {
+    get('/pools/:poolId/quantiles', (res, req, head) => {
       const id = req.getParameter(0);
       const query = req.getQuery();
-      this.sync(res, req, 'GET /pools/{poolId}/quantiles', (ex) => this.poolQuantiles(ex, id, query));
+      this.sync(res, req, 'GET /pools/{poolId}/quantiles', (ex) => this.poolQuantiles(ex, id, query), head);
     });
     app.post('/pools/:poolId/values', (res, req) => {
       const id = req.getParameter(0);
+      const key = req.getHeader('idempotency-key');
+      if (isOctetStream(req.getHeader('content-type'))) {
+        const contentLength = req.getHeader('content-length');
+        const framing = framingError(req);
+        const authorized = this.authorized(req);
+        const ex = this.begin(res, 'POST /pools/{poolId}/values');
+        if (!this.admit(ex, authorized, true)) return;
+        if (framing !== null) return ex.sendError(framing, undefined, true);
+        try {
+          this.ingest.binaryValues(ex, res, contentLength, parsePoolIdText(id), this.keyOf(key));
+        } catch (err) {
+          ex.sendError(err);
+        }
+        return;
+      }
       this.withBody(res, req, 'POST /pools/{poolId}/values', true, (ex, body) => {
         const poolId = parsePoolIdText(id);
         const values = this.parseLarge(body, (offload) => offload.parseValuesBody(body), () => checkValues(parseJson(body), 'body'));
-        ex.settle(values, (parsed) => this.appendParsed(ex, { poolId, values: parsed }, true));
+        ex.settle(values, (parsed) => this.appendParsed(ex, { poolId, values: parsed }, true, this.keyOf(key)));
       });
     });
 
-    app.get('/healthz', (res) => {
-      this.begin(res, 'GET /healthz').send(OK, '{"status":"ok"}');
+    get('/healthz', (res, _req, head) => {
+      this.begin(res, 'GET /healthz', head).send(OK, '{"status":"ok"}');
     });
-    app.get('/readyz', (res) => {
-      const ex = this.begin(res, 'GET /readyz');
+    get('/readyz', (res, _req, head) => {
+      const ex = this.begin(res, 'GET /readyz', head);
       if (this.state === 'ready') ex.send(OK, '{"status":"ready"}');
       else ex.sendError(unavailable(this.state === 'starting' ? 'poolq is recovering its data.' : 'poolq is shutting down.'));
     });
-    app.get('/metrics', (res) => {
-      const ex = this.begin(res, 'GET /metrics');
+    get('/metrics', (res, _req, head) => {
+      const ex = this.begin(res, 'GET /metrics', head);
       this.deps.metrics.render().then(
         ({ contentType, body }) => ex.send(OK, body, contentType),
         (err: unknown) => ex.sendError(err),
       );
     });
-    app.get('/openapi.json', (res) => {
-      this.begin(res, 'GET /openapi.json').send(OK, this.openApiJson);
+    get('/openapi.json', (res, _req, head) => {
+      this.begin(res, 'GET /openapi.json', head).send(OK, this.openApiJson);
     });
-    app.get('/docs', (res) => {
-      const ex = this.begin(res, 'GET /docs');
+    get('/docs', (res, _req, head) => {
+      const ex = this.begin(res, 'GET /docs', head);
       const docs = this.docsAssets();
       ex.send(OK, docs.page, 'text/html; charset=utf-8');
     });
-    app.get('/docs/:asset', (res, req) => {
+    get('/docs/:asset', (res, req, head) => {
       const name = req.getParameter(0);
-      const ex = this.begin(res, 'GET /docs/{asset}');
+      const ex = this.begin(res, 'GET /docs/{asset}', head);
       const asset = this.docsAssets().files.get(name);
-      if (asset === undefined) ex.sendError(new PoolqError('not_found', `No documentation asset named ${name}.`));
+      if (asset === undefined) ex.sendError(new PoolqError('not_found', `No documentation asset named ${echo(name)}.`));
       else ex.send(OK, asset.body, asset.contentType, { 'cache-control': 'public, max-age=3600' });
     });
 
@@ -216,15 +296,16 @@ export class PoolqServer implements ExchangeHooks {
     const allowed: [string, string][] = [
       ['/add', 'POST'],
       ['/query', 'POST'],
-      ['/pools', 'GET'],
-      ['/pools/:poolId', 'GET, DELETE'],
-      ['/pools/:poolId/quantiles', 'GET'],
+      ['/batch', 'POST'],
+      ['/pools', 'GET, HEAD'],
+      ['/pools/:poolId', 'GET, HEAD, DELETE'],
+      ['/pools/:poolId/quantiles', 'GET, HEAD'],
       ['/pools/:poolId/values', 'POST'],
-      ['/healthz', 'GET'],
-      ['/readyz', 'GET'],
-      ['/metrics', 'GET'],
-      ['/openapi.json', 'GET'],
-      ['/docs', 'GET'],
+      ['/healthz', 'GET, HEAD'],
+      ['/readyz', 'GET, HEAD'],
+      ['/metrics', 'GET, HEAD'],
+      ['/openapi.json', 'GET, HEAD'],
+      ['/docs', 'GET, HEAD'],
     ];
     for (const [pattern, allow] of allowed) {
       app.any(pattern, (res, req) => {
@@ -238,7 +319,7 @@ export class PoolqServer implements ExchangeHooks {
     app.any('/*', (res, req) => {
       const url = req.getUrl();
       const method = req.getCaseSensitiveMethod();
-      this.begin(res, 'other').sendError(new PoolqError('not_found', `No route for ${method} ${url}.`));
+      this.begin(res, 'other', method === 'HEAD').sendError(new PoolqError('not_found', `No route for ${method} ${echo(url, 200)}.`));
     });
   }
 
@@ -285,9 +366,9 @@ export class PoolqServer implements ExchangeHooks {
     }
   }
 
-  private sync(res: HttpResponse, req: HttpRequest, route: string, work: (ex: Exchange) => void): void {
+  private sync(res: HttpResponse, req: HttpRequest, route: string, work: (ex: Exchange) => void, head = false): void {
     const authorized = this.authorized(req);
-    const ex = this.begin(res, route);
+    const ex = this.begin(res, route, head);
     inUwsCallback(res, () => this.guard(ex, authorized, false, () => work(ex)));
   }
 
@@ -297,21 +378,18 @@ export class PoolqServer implements ExchangeHooks {
     route: string,
     writes: boolean,
     handle: (ex: Exchange, body: Buffer) => void,
+    max = this.deps.config.maxBodyBytes,
   ): void {
     const contentLength = req.getHeader('content-length');
+    const framing = framingError(req);
     const authorized = this.authorized(req);
     const ex = this.begin(res, route);
     if (!this.admit(ex, authorized, writes)) return;
-    const max = this.deps.config.maxBodyBytes;
+    if (framing !== null) return ex.sendError(framing, undefined, true);
     const shared = this.deps.offload !== null ? this.deps.config.offloadParseBytes : Infinity;
     readBody(res, contentLength, max, shared, this.bodyBuffers, (result) => {
       if (!result.ok) {
-        // We did not read the body, so the connection cannot be reused: close it.
-        const err =
-          result.reason === 'too_large'
-            ? new PoolqError('payload_too_large', `The request body exceeds the ${max}-byte limit (--max-body).`)
-            : new PoolqError('invalid_request', 'The content-length header is not a valid length.', 'content-length');
-        ex.sendError(err, undefined, true);
+        this.refuseBody(ex, result.reason, result.close, max);
         return;
       }
       try {
@@ -322,11 +400,25 @@ export class PoolqServer implements ExchangeHooks {
     });
   }
 
+  /** A body refused before it was read: with a content-length, uWS reads and discards the rest after the reply (body-reader.ts). */
+  private refuseBody(ex: Exchange, reason: 'too_large' | 'bad_length', close: boolean, max = this.deps.config.maxBodyBytes): void {
+    const err =
+      reason === 'too_large'
+        ? new PoolqError('payload_too_large', `The request body exceeds the ${max}-byte limit${max === this.deps.config.maxBodyBytes ? ' (--max-body)' : ' of this endpoint'}.`)
+        : new PoolqError('invalid_request', 'The content-length header is not a valid length.', 'content-length');
+    ex.sendError(err, undefined, close);
+  }
+
+  /** The Idempotency-Key header, checked ('' when absent). */
+  private keyOf(header: string): string | null {
+    return header === '' ? null : checkIdempotencyKey(header, 'Idempotency-Key');
+  }
+
   // ---- handlers --------------------------------------------------------
 
-  private add(ex: Exchange, body: Buffer): void {
+  private add(ex: Exchange, body: Buffer, key: string | null): void {
     const request = this.parseLarge(body, (offload) => offload.parseAddBody(body), () => parseAddRequest(parseJson(body)));
-    ex.settle(request, (parsed) => this.appendParsed(ex, parsed, false));
+    ex.settle(request, (parsed) => this.appendParsed(ex, parsed, false, key));
   }
 
   /**
@@ -343,7 +435,7 @@ export class PoolqServer implements ExchangeHooks {
   }
 
   /** Sorts (on a worker when large), logs and applies an append, then replies. */
-  private appendParsed(ex: Exchange, request: AddRequest, resourceStyle: boolean): void {
+  private appendParsed(ex: Exchange, request: AddRequest, resourceStyle: boolean, key: string | null): void {
     const { poolId, values } = request;
     const offload = this.deps.offload;
     const sorted =
@@ -351,7 +443,7 @@ export class PoolqServer implements ExchangeHooks {
         ? offload.sortBatch(values)
         : this.deps.engine.sortBatch(values);
     ex.settle(sorted, (run) => {
-      ex.settle(this.writer!.append(poolId, run), (outcome) => {
+      ex.settle(this.writer!.append(poolId, run, key), (outcome) => {
         if (!resourceStyle) ex.send(OK, outcome.created ? INSERTED : APPENDED);
         else if (outcome.created) ex.send(CREATED, `{"status":"inserted","count":${outcome.count}}`);
         else ex.send(OK, `{"status":"appended","count":${outcome.count}}`);
@@ -382,6 +474,7 @@ export class PoolqServer implements ExchangeHooks {
   private poolQuantiles(ex: Exchange, id: string, query: string): void {
     const poolId = parsePoolIdText(id);
     const params = new URLSearchParams(query);
+    checkSingleParams(params, ['p', 'method']);
     const percentiles = parsePercentileQuery(params.get('p'));
     const method = checkMethod(params.get('method') ?? undefined);
     const engine = this.deps.engine;

@@ -34,7 +34,10 @@ export function checkFinite(values: Float64Array, field: string): void {
 export function float64View(bytes: Uint8Array, field: string): Float64Array {
   if (bytes.byteLength === 0) throw invalidRequest(field, `${field} must hold at least one float64 (8 bytes), got 0 bytes.`);
   if (bytes.byteLength % 8 !== 0) {
-    throw invalidRequest(field, `${field} must be a whole number of little-endian float64 values (8 bytes each), got ${bytes.byteLength} bytes.`);
+    throw invalidRequest(
+      field,
+      `${field} must be a whole number of little-endian float64 values (8 bytes each), got ${bytes.byteLength} bytes.`,
+    );
   }
   const n = bytes.byteLength / 8;
   if (LITTLE_ENDIAN_HOST && bytes.byteOffset % 8 === 0) return new Float64Array(bytes.buffer, bytes.byteOffset, n);

@@ -89,7 +89,8 @@ export class NdjsonBatchParser {
       this.partialLength = 0;
       this.line(line);
     }
-    if (this.lines === 0) throw invalidRequest('line[1]', 'The batch holds no lines; send one {"poolId": n, "poolValues": [...]} per line.');
+    if (this.lines === 0)
+      throw invalidRequest('line[1]', 'The batch holds no lines; send one {"poolId": n, "poolValues": [...]} per line.');
     const entries: BatchEntry[] = [];
     for (const [poolId, parts] of this.pools) {
       if (parts.length === 1) {
@@ -113,7 +114,10 @@ export class NdjsonBatchParser {
     const needed = this.partialLength + bytes.length;
     if (needed > this.limits.maxLineBytes) {
       const n = this.lineNumber + 1;
-      throw invalidRequest(`line[${n}]`, `Line ${n} is longer than ${this.limits.maxLineBytes} bytes; split it, or send large batches as application/octet-stream to /pools/{poolId}/values.`);
+      throw invalidRequest(
+        `line[${n}]`,
+        `Line ${n} is longer than ${this.limits.maxLineBytes} bytes; split it, or send large batches as application/octet-stream to /pools/{poolId}/values.`,
+      );
     }
     if (this.partial === null || this.partial.length < needed) {
       const grown = Buffer.allocUnsafe(Math.min(this.limits.maxLineBytes, Math.max(needed, 2 * (this.partial?.length ?? 4096))));
@@ -127,7 +131,10 @@ export class NdjsonBatchParser {
   private line(bytes: Uint8Array): void {
     const n = ++this.lineNumber;
     if (bytes.length > this.limits.maxLineBytes) {
-      throw invalidRequest(`line[${n}]`, `Line ${n} is longer than ${this.limits.maxLineBytes} bytes; split it, or send large batches as application/octet-stream to /pools/{poolId}/values.`);
+      throw invalidRequest(
+        `line[${n}]`,
+        `Line ${n} is longer than ${this.limits.maxLineBytes} bytes; split it, or send large batches as application/octet-stream to /pools/{poolId}/values.`,
+      );
     }
     if (isBlank(bytes)) return;
     let request;

@@ -89,7 +89,12 @@ export function decodeBinaryAdd(frame: ArrayBuffer): BinaryAdd {
   }
   const valueBytes = frame.byteLength - valuesAt;
   if (valueBytes <= 0 || valueBytes % 8 !== 0) {
-    refuse(invalidRequest('poolValues', `a binary add carries one or more float64 values (8 bytes each) after its header; got ${Math.max(0, valueBytes)} bytes.`));
+    refuse(
+      invalidRequest(
+        'poolValues',
+        `a binary add carries one or more float64 values (8 bytes each) after its header; got ${Math.max(0, valueBytes)} bytes.`,
+      ),
+    );
   }
   const n = valueBytes / 8;
   const values = copyFloat64(bytes, valuesAt, n, allocateBatch(n));
@@ -99,7 +104,12 @@ export function decodeBinaryAdd(frame: ArrayBuffer): BinaryAdd {
 }
 
 /** Encodes a binary add frame (the client side). `id` is a u32. */
-export function encodeBinaryAdd(id: number, poolId: number, values: Float64Array | readonly number[], key: string | null = null): Uint8Array {
+export function encodeBinaryAdd(
+  id: number,
+  poolId: number,
+  values: Float64Array | readonly number[],
+  key: string | null = null,
+): Uint8Array {
   const keyBytes = key === null ? null : Buffer.from(key, 'latin1');
   const k = keyBytes?.length ?? 0;
   if (k > 255) throw new RangeError('an idempotency key in a binary frame is at most 255 bytes');

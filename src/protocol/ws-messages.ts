@@ -111,7 +111,8 @@ export function decodeClientMessage(text: string): ClientMessage {
         if (obj.percentile !== undefined && obj.percentiles !== undefined) {
           throw invalidRequest('percentiles', 'Send either percentile or percentiles, not both.');
         }
-        if (obj.percentiles !== undefined) return { op: 'query', id, poolId, percentiles: checkPercentileList(obj.percentiles, 'percentiles'), many: true, method };
+        if (obj.percentiles !== undefined)
+          return { op: 'query', id, poolId, percentiles: checkPercentileList(obj.percentiles, 'percentiles'), many: true, method };
         if (obj.percentile === undefined) throw invalidRequest('percentile', 'percentile is required (or percentiles, a list).');
         return { op: 'query', id, poolId, percentiles: [checkPercentile(obj.percentile, 'percentile')], many: false, method };
       }

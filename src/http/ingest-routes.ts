@@ -1,0 +1,153 @@
+// The bulk ingest paths of the HTTP API:
+//   POST /pools/{poolId}/values  Content-Type: application/octet-stream
+//       little-endian float64s. A body large enough to be sorted on a worker
+//       is read straight into an exact-size SharedArrayBuffer, checked and
+//       sorted there in place, logged from place and kept by the engine as a
+//       run: after uWS's receive buffer, the bytes are never copied again.
+//   POST /batch  application/x-ndjson, one {"poolId","poolValues"} per line
+//       (ndjson-batch.ts), parsed while it streams in, validated completely,
+//       then committed as one unit; reply {"pools": N, "values": M}.
+// Both accept an Idempotency-Key header (ingest-writer.ts).
+
+import type { HttpResponse } from '@trufflesuite/uws-js-unofficial';
+import type { Config } from '../config.js';
+import type { AppendOutcome, QuantileEngine } from '../core/engine.js';
+import { PoolqError } from '../core/errors.js';
+import type { SortedRun } from '../core/sorted-run.js';
+import { allocateBatch } from '../core/sorted-run.js';
+import { copyFloat64, float64View } from '../protocol/binary-values.js';
+import { NdjsonBatchParser, type ParsedBatch } from '../protocol/ndjson-batch.js';
+import type { Offload } from '../workers/offload.js';
+import type { BodyBufferPool } from './body-buffers.js';
+import { LINGER_MAX_BYTES, readBody } from './body-reader.js';
+import { inUwsCallback, type Exchange } from './exchange.js';
+import type { IngestWriter } from './ingest-writer.js';
+
+export interface IngestDeps {
+  config: Config;
+  engine: QuantileEngine;
+  offload: Offload | null;
+  bodyBuffers: BodyBufferPool;
+  writer(): IngestWriter;
+  /** The refusal for a body that was not read (413 or a bad content-length), sent with lingering close. */
+  refuseBody(ex: Exchange, reason: 'too_large' | 'bad_length', close: boolean): void;
+}
+
+/** Whether a content-type names raw float64 bytes. */
+export function isOctetStream(contentType: string): boolean {
+  return contentType.toLowerCase().startsWith('application/octet-stream');
+}
+
+/** The sort's non-finite error names `poolValues[i]`; a binary body's values are `body[i]`. */
+function asBodyField(err: unknown): unknown {
+  if (err instanceof PoolqError && err.field?.startsWith('poolValues[')) {
+    return new PoolqError(err.code, err.message.replace('poolValues', 'body'), err.field.replace('poolValues', 'body'));
+  }
+  return err;
+}
+
+const OK = '200 OK';
+const CREATED = '201 Created';
+
+export class IngestRoutes {
+  constructor(private readonly deps: IngestDeps) {}
+
+  /** Sorts a batch, on a worker when it is large (a shared array is sorted in place there). */
+  private sort(values: Float64Array): SortedRun | Promise<SortedRun> {
+    const { offload, config, engine } = this.deps;
+    return offload !== null && values.length >= config.offloadSortValues && values.buffer instanceof SharedArrayBuffer
+      ? offload.sortBatch(values)
+      : engine.sortBatch(values);
+  }
+
+  binaryValues(ex: Exchange, res: HttpResponse, contentLength: string, poolId: number, key: string | null): void {
+    const { config } = this.deps;
+    const sortOnWorker = this.deps.offload !== null ? config.offloadSortValues * 8 : Infinity;
+    readBody(
+      res,
+      contentLength,
+      config.maxBodyBytes,
+      sortOnWorker,
+      this.deps.bodyBuffers,
+      (result) => {
+        if (!result.ok) return this.deps.refuseBody(ex, result.reason, result.close);
+        try {
+          const view = float64View(result.body, 'body');
+          // A small body may be a view of uWS's chunk (valid during this call): copy it.
+          const values =
+            view.buffer instanceof SharedArrayBuffer ? view : copyFloat64(result.body, 0, view.length, allocateBatch(view.length));
+          const sorted = this.sort(values);
+          const appended =
+            sorted instanceof Promise
+              ? sorted.then((run) => this.deps.writer().append(poolId, run, key))
+              : this.deps.writer().append(poolId, sorted, key);
+          ex.settle(
+            appended instanceof Promise ? appended.catch((err: unknown) => Promise.reject(asBodyField(err))) : appended,
+            (outcome: AppendOutcome) => {
+              if (outcome.created) ex.send(CREATED, `{"status":"inserted","count":${outcome.count}}`);
+              else ex.send(OK, `{"status":"appended","count":${outcome.count}}`);
+            },
+          );
+        } catch (err) {
+          ex.sendError(asBodyField(err));
+        }
+      },
+      // Exact size, never recycled: the sorted body becomes the pool's run.
+      { allocateShared: (size) => new SharedArrayBuffer(size) },
+    );
+  }
+
+  batch(ex: Exchange, res: HttpResponse, contentLength: string, key: string | null): void {
+    const max = this.deps.config.maxBodyBytes;
+    if (contentLength !== '') {
+      if (!/^\d{1,16}$/.test(contentLength)) return this.deps.refuseBody(ex, 'bad_length', true);
+      const expected = Number(contentLength);
+      // Refused before reading: the same lingering rule as every body (body-reader.ts).
+      if (expected > max) {
+        readBody(res, contentLength, max, Infinity, this.deps.bodyBuffers, (r) => {
+          if (!r.ok) this.deps.refuseBody(ex, r.reason, r.close);
+        });
+        return;
+      }
+    }
+    const parser = new NdjsonBatchParser();
+    let received = 0;
+    let state: 'parsing' | 'discarding' | 'done' = 'parsing';
+    res.onData((chunk, isLast) => {
+      if (state === 'done') return;
+      received += chunk.byteLength;
+      if (state === 'discarding' || received > max) {
+        // Over --max-body while streaming (chunked): read and discard up to the
+        // lingering bound, then refuse (body-reader.ts explains why).
+        state = 'discarding';
+        if (isLast || received > max + LINGER_MAX_BYTES) {
+          state = 'done';
+          inUwsCallback(res, () => this.deps.refuseBody(ex, 'too_large', !isLast));
+        }
+        return;
+      }
+      try {
+        parser.push(new Uint8Array(chunk));
+        if (!isLast) return;
+        state = 'done';
+        const parsed = parser.end();
+        inUwsCallback(res, () => this.commitBatch(ex, parsed, key));
+      } catch (err) {
+        // The reply goes out now; uWS reads and discards the rest of the body.
+        state = 'done';
+        inUwsCallback(res, () => ex.sendError(err));
+      }
+    });
+  }
+
+  private commitBatch(ex: Exchange, parsed: ParsedBatch, key: string | null): void {
+    const runs = parsed.entries.map((e) => this.sort(e.values));
+    const all = runs.some((r) => r instanceof Promise) ? Promise.all(runs) : (runs as SortedRun[]);
+    ex.settle(all, (sorted) => {
+      const items = sorted.map((run, i) => ({ poolId: parsed.entries[i].poolId, run }));
+      ex.settle(this.deps.writer().appendAll(items, key), () => {
+        ex.send(OK, `{"pools":${items.length},"values":${parsed.values}}`);
+      });
+    });
+  }
+}
