@@ -45,6 +45,8 @@ interface Pending {
   /** A keyed add (safe to re-send) or a subscribe (re-made on reconnect). */
   resend: boolean;
   write: boolean;
+  /** Runs as the reply is read, before any later message (a subscription's first push follows its reply at once). */
+  onReply?: (reply: AckReply) => void;
 }
 
 /** Close codes that mean the client itself is at fault: reconnecting would only repeat it. */
@@ -100,9 +102,10 @@ export class PoolqSocket {
 
   async subscribe(params: SubscribeParams, onPush: (push: PushMessage) => void): Promise<Subscription> {
     const id = this.takeId();
-    const reply = await this.request(id, JSON.stringify({ op: 'subscribe', id, ...params }), false, false);
+    const reply = await this.request(id, JSON.stringify({ op: 'subscribe', id, ...params }), false, false, (r) =>
+      this.subscriptions.set(r.topic!, { params, onPush }),
+    );
     const topic = reply.topic!;
-    this.subscriptions.set(topic, { params, onPush });
     return {
       topic,
       unsubscribe: async () => {
@@ -140,10 +143,10 @@ export class PoolqSocket {
     return id;
   }
 
-  private request(id: number, frame: string | Uint8Array, resend: boolean, write: boolean): Promise<AckReply> {
+  private request(id: number, frame: string | Uint8Array, resend: boolean, write: boolean, onReply?: (reply: AckReply) => void): Promise<AckReply> {
     if (this.closedByUser) return Promise.reject(new PoolqConnectionError('the socket was closed by the client', false));
     return new Promise<AckReply>((resolve, reject) => {
-      this.pending.set(id, { frame, resolve, reject, resend, write });
+      this.pending.set(id, { frame, resolve, reject, resend, write, onReply });
       if (this.ws !== null && this.ws.readyState === WebSocket.OPEN) this.ws.send(frame);
       else this.outbox.push(id);
     });
@@ -204,7 +207,10 @@ export class PoolqSocket {
     if (p === undefined) return;
     this.pending.delete(id);
     if (isErrorReply(message)) p.reject(new PoolqRequestError(message.error, message.message, null, message.field));
-    else p.resolve(message as AckReply);
+    else {
+      p.onReply?.(message as AckReply);
+      p.resolve(message as AckReply);
+    }
   }
 
   private onClose(code: number, reason: string): void {

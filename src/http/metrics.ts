@@ -13,11 +13,21 @@ export interface StorageGauges {
   writable(): boolean;
 }
 
+/** Live /ws numbers for /metrics. */
+export interface WebSocketGauges {
+  connections(): number;
+  /** Bytes waiting in uWS's send buffers of all sockets. */
+  bufferedBytes(): number;
+  pushes(): number;
+  skippedPushes(): number;
+}
+
 export class Metrics {
   readonly registry = new client.Registry();
   private readonly requests = new RequestStats();
   private engine: QuantileEngine | null = null;
   private storage: StorageGauges | null = null;
+  private webSockets: WebSocketGauges | null = null;
 
   constructor() {
     const registry = this.registry;
@@ -93,6 +103,23 @@ export class Metrics {
         if (self.storage) this.set(self.storage.writable() ? 1 : 0);
       },
     });
+    const ws = (name: string, help: string, read: (g: WebSocketGauges) => number) =>
+      new client.Gauge({
+        name,
+        help,
+        registers: [registry],
+        collect() {
+          if (self.webSockets) this.set(read(self.webSockets));
+        },
+      });
+    ws('poolq_ws_connections', 'Open /ws connections.', (g) => g.connections());
+    ws('poolq_ws_buffered_bytes', 'Bytes waiting in the send buffers of all /ws connections.', (g) => g.bufferedBytes());
+    ws('poolq_ws_pushes_total', 'Subscription pushes sent.', (g) => g.pushes());
+    ws('poolq_ws_pushes_skipped_total', 'Subscription pushes skipped for a socket over its push limit (the newest is sent when it drains).', (g) => g.skippedPushes());
+  }
+
+  attachWebSockets(gauges: WebSocketGauges): void {
+    this.webSockets = gauges;
   }
 
   attachEngine(engine: QuantileEngine): void {

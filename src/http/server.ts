@@ -89,6 +89,12 @@ export class PoolqServer implements ExchangeHooks {
       },
       this.app,
     );
+    deps.metrics.attachWebSockets({
+      connections: () => this.ws.connections,
+      bufferedBytes: () => this.ws.bufferedBytes,
+      pushes: () => this.hub.stats().pushes,
+      skippedPushes: () => this.hub.stats().skipped,
+    });
     this.ingest = new IngestRoutes({
       config: deps.config,
       engine: deps.engine,

@@ -9,8 +9,12 @@
 // (read-your-writes per socket).
 //
 // Limits and close codes (docs/api.md, "WebSocket"):
-//   1009  a message over --max-body (uWS closes; maxPayloadLength)
-//   1007  a text frame that is not UTF-8 (uWS closes)
+//   1009  a message over --max-body. uWS drops a connection whose message
+//         passes its own maxPayloadLength without a close frame (1006 at
+//         the client), so that limit is set to twice --max-body and this
+//         server closes with 1009 between the two.
+//   1006  a text frame that is not UTF-8: uWS checks it and drops the
+//         connection without a close frame (1007 cannot be sent).
 //   1003  a binary frame that is not a valid add frame (ws-binary-frame.ts)
 //   1008  replies not read: more than --ws-max-backlog bytes wait to be sent
 //   1001  the server is shutting down
@@ -47,6 +51,7 @@ export const WS_CLOSE = {
   goingAway: 1001,
   unsupportedData: 1003,
   policyViolation: 1008,
+  messageTooBig: 1009,
 } as const;
 
 /** Unsent bytes above which a subscriber skips pushes (keeping the newest). */
@@ -103,7 +108,7 @@ export class WsServer {
     const { config } = deps;
     this.expectedAuthorization = config.authToken === null ? null : Buffer.from(`Bearer ${config.authToken}`);
     app.ws<SocketState>('/ws', {
-      maxPayloadLength: config.maxBodyBytes,
+      maxPayloadLength: Math.min(2 * config.maxBodyBytes, 2 ** 31 - 1),
       idleTimeout: config.wsIdleTimeoutSeconds,
       sendPingsAutomatically: true,
       // uWS drops a send past maxBackpressure; replies must never be dropped,
@@ -161,6 +166,12 @@ export class WsServer {
     return this.sockets.size;
   }
 
+  get bufferedBytes(): number {
+    let bytes = 0;
+    for (const ws of this.sockets) bytes += ws.getBufferedAmount();
+    return bytes;
+  }
+
   /** Resolves when no add is waiting for storage, or after graceMs. */
   async settle(graceMs: number): Promise<void> {
     if (this.writesInFlight === 0) return;
@@ -196,6 +207,11 @@ export class WsServer {
   private onMessage(ws: Socket, message: ArrayBuffer, isBinary: boolean): void {
     const state = ws.getUserData();
     if (state.closed) return;
+    if (message.byteLength > this.deps.config.maxBodyBytes) {
+      state.closed = true;
+      ws.end(WS_CLOSE.messageTooBig, `a message may hold at most ${this.deps.config.maxBodyBytes} bytes (--max-body)`);
+      return;
+    }
     if (isBinary) {
       let add;
       try {
