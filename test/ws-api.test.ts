@@ -30,7 +30,9 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 async function rawSocket(url = wsUrl(), headers?: Record<string, string>) {
   const ws = new WebSocket(url, { headers });
   const messages: any[] = [];
-  const closed = new Promise<{ code: number; reason: string }>((resolve) => ws.on('close', (code, reason) => resolve({ code, reason: reason.toString() })));
+  const closed = new Promise<{ code: number; reason: string }>((resolve) =>
+    ws.on('close', (code, reason) => resolve({ code, reason: reason.toString() })),
+  );
   ws.on('message', (d) => messages.push(JSON.parse(d.toString())));
   await new Promise<void>((resolve, reject) => {
     ws.once('open', () => resolve());
@@ -129,7 +131,10 @@ describe('adds', () => {
   });
 
   it('closes a socket that does not read its replies (1008) once they pass --ws-max-backlog', async () => {
-    await http.add(2004, Array.from({ length: 1000 }, (_, i) => i));
+    await http.add(
+      2004,
+      Array.from({ length: 1000 }, (_, i) => i),
+    );
     const { ws, closed, messages } = await rawSocket();
     (ws as unknown as { _socket: { pause(): void } })._socket.pause();
     const query = JSON.stringify({ op: 'query', id: 1, poolId: 2004, percentiles: Array.from({ length: 1000 }, (_, i) => i / 10) });
@@ -174,7 +179,9 @@ describe('subscriptions', () => {
   it('pushes the current state at once, then within the interval after a change, coalescing bursts', async () => {
     const socket = await PoolqSocket.connect({ url: wsUrl(), reconnect: false });
     const pushes: { at: number; push: PushMessage }[] = [];
-    const sub = await socket.subscribe({ poolId: 3001, percentiles: [50, 100], intervalMs: 100 }, (push) => pushes.push({ at: performance.now(), push }));
+    const sub = await socket.subscribe({ poolId: 3001, percentiles: [50, 100], intervalMs: 100 }, (push) =>
+      pushes.push({ at: performance.now(), push }),
+    );
     await sleep(50);
     expect(pushes.map((p) => p.push)).toEqual([{ topic: sub.topic, poolId: 3001, count: 0, quantiles: null }]);
 
@@ -207,7 +214,9 @@ describe('subscriptions', () => {
   it('shares one topic between subscribers with equal parameters and pushes deletions', async () => {
     const sockets = await Promise.all(Array.from({ length: 20 }, () => PoolqSocket.connect({ url: wsUrl(), reconnect: false })));
     const seen = sockets.map(() => [] as PushMessage[]);
-    const subs = await Promise.all(sockets.map((s, i) => s.subscribe({ poolId: 3002, percentiles: [50], intervalMs: 20 }, (p) => seen[i].push(p))));
+    const subs = await Promise.all(
+      sockets.map((s, i) => s.subscribe({ poolId: 3002, percentiles: [50], intervalMs: 20 }, (p) => seen[i].push(p))),
+    );
     expect(new Set(subs.map((s) => s.topic)).size).toBe(1);
     await http.add(3002, [1, 2, 3]);
     await sleep(100);

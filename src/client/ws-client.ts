@@ -143,7 +143,13 @@ export class PoolqSocket {
     return id;
   }
 
-  private request(id: number, frame: string | Uint8Array, resend: boolean, write: boolean, onReply?: (reply: AckReply) => void): Promise<AckReply> {
+  private request(
+    id: number,
+    frame: string | Uint8Array,
+    resend: boolean,
+    write: boolean,
+    onReply?: (reply: AckReply) => void,
+  ): Promise<AckReply> {
     if (this.closedByUser) return Promise.reject(new PoolqConnectionError('the socket was closed by the client', false));
     return new Promise<AckReply>((resolve, reject) => {
       this.pending.set(id, { frame, resolve, reject, resend, write, onReply });

@@ -90,7 +90,7 @@ export class NdjsonBatchParser {
       this.line(line);
     }
     if (this.lines === 0)
-      throw invalidRequest('line[1]', 'The batch holds no lines; send one {"poolId": n, "poolValues": [...]} per line.');
+      throw invalidRequest('line[1]', 'Line 1: the batch holds no lines; send one {"poolId": n, "poolValues": [...]} per line.');
     const entries: BatchEntry[] = [];
     for (const [poolId, parts] of this.pools) {
       if (parts.length === 1) {
@@ -116,7 +116,7 @@ export class NdjsonBatchParser {
       const n = this.lineNumber + 1;
       throw invalidRequest(
         `line[${n}]`,
-        `Line ${n} is longer than ${this.limits.maxLineBytes} bytes; split it, or send large batches as application/octet-stream to /pools/{poolId}/values.`,
+        `Line ${n}: longer than ${this.limits.maxLineBytes} bytes; split it, or send large batches as application/octet-stream to /pools/{poolId}/values.`,
       );
     }
     if (this.partial === null || this.partial.length < needed) {
@@ -133,7 +133,7 @@ export class NdjsonBatchParser {
     if (bytes.length > this.limits.maxLineBytes) {
       throw invalidRequest(
         `line[${n}]`,
-        `Line ${n} is longer than ${this.limits.maxLineBytes} bytes; split it, or send large batches as application/octet-stream to /pools/{poolId}/values.`,
+        `Line ${n}: longer than ${this.limits.maxLineBytes} bytes; split it, or send large batches as application/octet-stream to /pools/{poolId}/values.`,
       );
     }
     if (isBlank(bytes)) return;
@@ -146,11 +146,14 @@ export class NdjsonBatchParser {
       throw new PoolqError(err.code, `Line ${n}: ${err.message.replace('The request body', 'the line')}`, field);
     }
     if (++this.lines > this.limits.maxLines) {
-      throw invalidRequest(`line[${n}]`, `A batch holds at most ${this.limits.maxLines} lines.`);
+      throw invalidRequest(`line[${n}]`, `Line ${n}: a batch holds at most ${this.limits.maxLines} lines.`);
     }
     this.values += request.values.length;
     if (this.values > this.limits.maxValues) {
-      throw invalidRequest(`line[${n}]`, `A batch holds at most ${this.limits.maxValues} values in all; line ${n} goes past it.`);
+      throw invalidRequest(
+        `line[${n}]`,
+        `Line ${n}: a batch holds at most ${this.limits.maxValues} values in all, and this line goes past it.`,
+      );
     }
     const parts = this.pools.get(request.poolId);
     if (parts === undefined) this.pools.set(request.poolId, [request.values]);
