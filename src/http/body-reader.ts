@@ -5,14 +5,18 @@
 // before reading a byte of it; without one (chunked) we grow by doubling and
 // stop as soon as the count passes the limit, never buffering the excess.
 //
-// Lingering close: a client that is still sending when it is refused (413)
-// only sees the reply if the server goes on reading — Node's fetch and
-// Python's urllib write the whole body before they read, and a socket closed
-// under them fails with EPIPE. With a content-length up to LINGER_MAX_BYTES the
-// refusal keeps the connection and uWS reads and discards the rest of the body
-// itself (it knows where the request ends); a chunked body is read and
-// discarded up to LINGER_MAX_BYTES / LINGER_MS before the refusal is sent.
-// Past either bound the reply goes out with the connection closed.
+// Lingering: a client that is still sending when it is refused (413, 401,
+// 503) only sees the reply if the server goes on reading — Node's fetch and
+// http.request and Python's urllib write the whole body before they read, and
+// a socket closed under them fails with EPIPE. nginx replies first and then
+// reads; uWS cannot do that here: a response may not be touched after its
+// reply (so the connection cannot be closed later), uWS closes a
+// `Connection: close` request's connection right after the reply, and a
+// keep-alive reply sent early let undici reuse a connection on which it had
+// stopped sending the body (the next request was read as body: ECONNRESET).
+// So a refused body is read and dropped first, up to LINGER_MAX_BYTES and
+// LINGER_MS, and the refusal is sent when it ended (the connection stays
+// usable) or with the connection closed when a bound was hit.
 
 import type { HttpResponse } from '@trufflesuite/uws-js-unofficial';
 import type { BodyBufferPool } from './body-buffers.js';
@@ -55,7 +59,7 @@ export function readBody(
   if (contentLength !== '') {
     if (!/^\d{1,16}$/.test(contentLength)) return done({ ok: false, reason: 'bad_length', close: true });
     expected = Number(contentLength);
-    if (expected > maxBytes) return done({ ok: false, reason: 'too_large', close: expected > LINGER_MAX_BYTES });
+    if (expected > LINGER_MAX_BYTES) return done({ ok: false, reason: 'too_large', close: true });
     if (expected === 0) return done({ ok: true, body: Buffer.alloc(0) });
   }
   // Bodies a worker will parse go on shared memory, so it reads them in place.
@@ -65,7 +69,7 @@ export function readBody(
   let buffer: Buffer | null = null;
   let length = 0;
   let finished = false;
-  let discarded = -1; // >= 0 once a chunked body went over the limit
+  let discarded = -1; // >= 0 once the body is known to be over the limit: read and dropped
   let lingerTimer: NodeJS.Timeout | null = null;
   /** Inside onData uWS corks the socket; from the timer the reply corks itself. */
   const refuse = (close: boolean, inOnData = true) => {
@@ -75,6 +79,13 @@ export function readBody(
     if (inOnData) inUwsCallback(res, () => done(result));
     else done(result);
   };
+  const startDiscarding = (bytes: number) => {
+    discarded = bytes;
+    lingerTimer = setTimeout(() => {
+      if (!finished) refuse(true, false);
+    }, LINGER_MS);
+  };
+  if (expected > maxBytes) startDiscarding(0);
   res.onData((chunk: ArrayBuffer, isLast: boolean) => {
     if (finished) return;
     const size = chunk.byteLength;
@@ -98,10 +109,7 @@ export function readBody(
       if (buffer !== null && options.allocateShared === undefined) sharedBuffers.give(buffer.buffer);
       buffer = null;
       if (isLast) return refuse(false);
-      discarded = needed;
-      lingerTimer = setTimeout(() => {
-        if (!finished) refuse(true, false);
-      }, LINGER_MS);
+      startDiscarding(needed);
       return;
     }
     buffer ??= allocate(expected >= 0 ? expected : INITIAL_CHUNKED_CAPACITY);
@@ -118,5 +126,28 @@ export function readBody(
       const body = buffer.subarray(0, length);
       inUwsCallback(res, () => done({ ok: true, body }));
     }
+  });
+}
+
+/**
+ * Reads and drops the body of a request refused before its body was read
+ * (401, 503, a bad path), then calls `then` (see "Lingering" above); at once
+ * when there is no body or it is over LINGER_MAX_BYTES. A request aborted
+ * meanwhile never calls `then` (its Exchange was finished by onAborted).
+ */
+export function discardBodyThen(res: HttpResponse, contentLength: string, then: () => void): void {
+  const expected = contentLength === '' ? 1 : /^\d{1,16}$/.test(contentLength) ? Number(contentLength) : -1;
+  if (expected <= 0 || expected > LINGER_MAX_BYTES) return then();
+  let finished = false;
+  const timer = setTimeout(() => {
+    if (finished) return;
+    finished = true;
+    then();
+  }, LINGER_MS);
+  res.onData((_chunk, isLast) => {
+    if (finished || !isLast) return;
+    finished = true;
+    clearTimeout(timer);
+    inUwsCallback(res, then);
   });
 }

@@ -19,7 +19,7 @@ import { copyFloat64, float64View } from '../protocol/binary-values.js';
 import { NdjsonBatchParser, type ParsedBatch } from '../protocol/ndjson-batch.js';
 import type { Offload } from '../workers/offload.js';
 import type { BodyBufferPool } from './body-buffers.js';
-import { LINGER_MAX_BYTES, readBody } from './body-reader.js';
+import { LINGER_MAX_BYTES, LINGER_MS, readBody } from './body-reader.js';
 import { inUwsCallback, type Exchange } from './exchange.js';
 import type { IngestWriter } from './ingest-writer.js';
 
@@ -112,30 +112,44 @@ export class IngestRoutes {
     }
     const parser = new NdjsonBatchParser();
     let received = 0;
-    let state: 'parsing' | 'discarding' | 'done' = 'parsing';
+    let done = false;
+    // Set when the body is refused (a bad line, over --max-body): the rest is
+    // read and dropped up to the lingering bound, then the refusal is sent
+    // (body-reader.ts, "Lingering").
+    let refusal: unknown = null;
+    let refusedAt = 0;
+    let timer: NodeJS.Timeout | null = null;
+    const refuse = (err: unknown) => {
+      refusal = err;
+      refusedAt = received;
+      timer = setTimeout(() => {
+        if (done) return;
+        done = true;
+        ex.sendError(refusal, undefined, true);
+      }, LINGER_MS);
+    };
     res.onData((chunk, isLast) => {
-      if (state === 'done') return;
+      if (done) return;
       received += chunk.byteLength;
-      if (state === 'discarding' || received > max) {
-        // Over --max-body while streaming (chunked): read and discard up to the
-        // lingering bound, then refuse (body-reader.ts explains why).
-        state = 'discarding';
-        if (isLast || received > max + LINGER_MAX_BYTES) {
-          state = 'done';
-          inUwsCallback(res, () => this.deps.refuseBody(ex, 'too_large', !isLast));
-        }
-        return;
+      if (refusal === null && received > max) {
+        refuse(new PoolqError('payload_too_large', `The request body exceeds the ${max}-byte limit (--max-body).`));
       }
-      try {
-        parser.push(new Uint8Array(chunk));
-        if (!isLast) return;
-        state = 'done';
-        const parsed = parser.end();
-        inUwsCallback(res, () => this.commitBatch(ex, parsed, key));
-      } catch (err) {
-        // The reply goes out now; uWS reads and discards the rest of the body.
-        state = 'done';
-        inUwsCallback(res, () => ex.sendError(err));
+      if (refusal === null) {
+        try {
+          parser.push(new Uint8Array(chunk));
+          if (isLast) {
+            done = true;
+            const parsed = parser.end();
+            inUwsCallback(res, () => this.commitBatch(ex, parsed, key));
+          }
+        } catch (err) {
+          refuse(err);
+        }
+      }
+      if (refusal !== null && (isLast || received - refusedAt > LINGER_MAX_BYTES)) {
+        done = true;
+        if (timer !== null) clearTimeout(timer);
+        inUwsCallback(res, () => ex.sendError(refusal, undefined, !isLast));
       }
     });
   }

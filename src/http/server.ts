@@ -12,7 +12,7 @@ import { PoolqError, unavailable } from '../core/errors.js';
 import type { PoolWriter } from '../storage/pool-writer.js';
 import type { Offload } from '../workers/offload.js';
 import { BodyBufferPool } from './body-buffers.js';
-import { readBody } from './body-reader.js';
+import { discardBodyThen, readBody } from './body-reader.js';
 import { parseQueryBodyFast } from './bulk-parse.js';
 import { loadDocsAssets, type DocsAssets } from './docs-page.js';
 import { Exchange, inUwsCallback, jsonNumber, type ExchangeHooks } from './exchange.js';
@@ -206,15 +206,18 @@ export class PoolqServer implements ExchangeHooks {
     app.post('/batch', (res, req) => {
       const key = req.getHeader('idempotency-key');
       const contentLength = req.getHeader('content-length');
-      const framing = framingError(req);
+        const framing = framingError(req);
       const authorized = this.authorized(req);
       const ex = this.begin(res, 'POST /batch');
-      if (!this.admit(ex, authorized, true)) return;
-      if (framing !== null) return ex.sendError(framing, undefined, true);
+      if (!this.admissible(authorized, true)) {
+        discardBodyThen(res, contentLength, () => this.admit(ex, authorized, true));
+        return;
+      }
+      if (framing !== null) return ex.sendError(framing, undefined, true); // cannot tell where the body ends
       try {
         this.ingest.batch(ex, res, contentLength, this.keyOf(key));
       } catch (err) {
-        ex.sendError(err);
+        discardBodyThen(res, contentLength, () => ex.sendError(err));
       }
     });
 
@@ -251,12 +254,15 @@ export class PoolqServer implements ExchangeHooks {
         const framing = framingError(req);
         const authorized = this.authorized(req);
         const ex = this.begin(res, 'POST /pools/{poolId}/values');
-        if (!this.admit(ex, authorized, true)) return;
-        if (framing !== null) return ex.sendError(framing, undefined, true);
+        if (!this.admissible(authorized, true)) {
+          discardBodyThen(res, contentLength, () => this.admit(ex, authorized, true));
+          return;
+        }
+        if (framing !== null) return ex.sendError(framing, undefined, true); // cannot tell where the body ends
         try {
           this.ingest.binaryValues(ex, res, contentLength, parsePoolIdText(id), this.keyOf(key));
         } catch (err) {
-          ex.sendError(err);
+          discardBodyThen(res, contentLength, () => ex.sendError(err));
         }
         return;
       }
@@ -363,6 +369,10 @@ export class PoolqServer implements ExchangeHooks {
     return false;
   }
 
+  private admissible(authorized: boolean, writes: boolean): boolean {
+    return authorized && this.state === 'ready' && (!writes || this.writer !== null);
+  }
+
   private guard(ex: Exchange, authorized: boolean, writes: boolean, work: () => void): void {
     if (!this.admit(ex, authorized, writes)) return;
     try {
@@ -390,8 +400,11 @@ export class PoolqServer implements ExchangeHooks {
     const framing = framingError(req);
     const authorized = this.authorized(req);
     const ex = this.begin(res, route);
-    if (!this.admit(ex, authorized, writes)) return;
-    if (framing !== null) return ex.sendError(framing, undefined, true);
+    if (!this.admissible(authorized, writes)) {
+      discardBodyThen(res, contentLength, () => this.admit(ex, authorized, writes));
+      return;
+    }
+    if (framing !== null) return ex.sendError(framing, undefined, true); // cannot tell where the body ends
     const shared = this.deps.offload !== null ? this.deps.config.offloadParseBytes : Infinity;
     readBody(res, contentLength, max, shared, this.bodyBuffers, (result) => {
       if (!result.ok) {
