@@ -26,14 +26,17 @@ afterAll(async () => {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** A reply or push as the test reads it. */
+type Msg = { id?: unknown; ok?: boolean; topic?: string; count?: number; [key: string]: unknown };
+
 /** A raw `ws` socket that records every message and the close. */
 async function rawSocket(url = wsUrl(), headers?: Record<string, string>) {
   const ws = new WebSocket(url, { headers });
-  const messages: any[] = [];
+  const messages: Msg[] = [];
   const closed = new Promise<{ code: number; reason: string }>((resolve) =>
     ws.on('close', (code, reason) => resolve({ code, reason: reason.toString() })),
   );
-  ws.on('message', (d) => messages.push(JSON.parse(d.toString())));
+  ws.on('message', (d) => messages.push(JSON.parse(d.toString()) as Msg));
   await new Promise<void>((resolve, reject) => {
     ws.once('open', () => resolve());
     ws.once('error', reject);
