@@ -24,7 +24,15 @@ type Row = Record<string, number | string>;
 
 async function startPoolq(fsync: Fsync): Promise<ServerProcess> {
   const dataDir = mkdtempSync(path.join(tmpdir(), `poolq-bench-ingest-${fsync}-`));
-  const [command, args] = pinned(SERVER_CPU, process.execPath, [path.join(ROOT, 'dist/src/main.js'), '--port', '0', '--data-dir', dataDir, '--fsync', fsync]);
+  const [command, args] = pinned(SERVER_CPU, process.execPath, [
+    path.join(ROOT, 'dist/src/main.js'),
+    '--port',
+    '0',
+    '--data-dir',
+    dataDir,
+    '--fsync',
+    fsync,
+  ]);
   return startServer({
     name: `poolq-${fsync}`,
     command,
@@ -54,13 +62,30 @@ async function load(scenario: string, server: ServerProcess, extra: object = {})
 }
 
 async function httpAdd(server: ServerProcess): Promise<Row> {
-  const opts: LoadOptions = { port: server.port, mode: 'add', shape: { pools: 1000, values: 10, queryPct: 0 }, durationS, connections: 32, threads: 1, cpu: LOAD_CPU };
+  const opts: LoadOptions = {
+    port: server.port,
+    mode: 'add',
+    shape: { pools: 1000, values: 10, queryPct: 0 },
+    durationS,
+    connections: 32,
+    threads: 1,
+    cpu: LOAD_CPU,
+  };
   const wrk = findWrk();
   const r = wrk !== null ? await runWrk(wrk, wrkScriptPath(ROOT), opts) : await runAutocannon(opts);
-  return { tool: r.tool, requests: r.requests, errors: r.non2xx + r.socketErrors, rps: r.rps, valuesPerS: r.rps * 10, p50Ms: r.p50Us / 1000, p99Ms: r.p99Us / 1000 };
+  return {
+    tool: r.tool,
+    requests: r.requests,
+    errors: r.non2xx + r.socketErrors,
+    rps: r.rps,
+    valuesPerS: r.rps * 10,
+    p50Ms: r.p50Us / 1000,
+    p99Ms: r.p99Us / 1000,
+  };
 }
 
-const fmt = (n: unknown, digits = 0): string => (typeof n === 'number' && Number.isFinite(n) ? n.toLocaleString('en-US', { maximumFractionDigits: digits }) : '—');
+const fmt = (n: unknown, digits = 0): string =>
+  typeof n === 'number' && Number.isFinite(n) ? n.toLocaleString('en-US', { maximumFractionDigits: digits }) : '—';
 
 async function main(): Promise<void> {
   installChildCleanup();
@@ -95,7 +120,9 @@ async function main(): Promise<void> {
   for (const k of rows) {
     const n = results.never[k];
     const a = results.always[k];
-    console.log(`| ${label[k]} | ${fmt(n.rps)} | ${fmt(n.valuesPerS)} | ${fmt(a.rps)} | ${fmt(a.valuesPerS)} | ${fmt(Number(n.errors) + Number(a.errors))} |`);
+    console.log(
+      `| ${label[k]} | ${fmt(n.rps)} | ${fmt(n.valuesPerS)} | ${fmt(a.rps)} | ${fmt(a.valuesPerS)} | ${fmt(Number(n.errors) + Number(a.errors))} |`,
+    );
   }
   for (const fsync of ['never', 'always'] as const) {
     const p = results[fsync].push;
@@ -114,9 +141,19 @@ async function main(): Promise<void> {
     pushP99MinusIntervalMsAlways: Number(a.push.p99Ms) - Number(a.push.intervalMs),
     stalledRssGrowthMiBAlways: (Number(a.stall.rssAfter) - Number(a.stall.rssBefore)) / 2 ** 20,
   };
-  console.log('\nTargets (ratios): durable /ws binary adds ÷ durable /add requests/s = ' + fmt(ratios.wsBinaryOverHttpAddAlways, 2) +
-    ' (target ≥ 3; /ws JSON ' + fmt(ratios.wsJsonOverHttpAddAlways, 2) + '); durable bulk values/s ÷ 25 M = ' + fmt(ratios.bulkValuesPerSAlwaysOver25M, 2) +
-    ' (target ≥ 1); push p99 − interval = ' + fmt(ratios.pushP99MinusIntervalMsAlways, 1) + ' ms (target < 5); stalled-subscriber RSS growth ' + fmt(ratios.stalledRssGrowthMiBAlways, 1) + ' MiB');
+  console.log(
+    '\nTargets (ratios): durable /ws binary adds ÷ durable /add requests/s = ' +
+      fmt(ratios.wsBinaryOverHttpAddAlways, 2) +
+      ' (target ≥ 3; /ws JSON ' +
+      fmt(ratios.wsJsonOverHttpAddAlways, 2) +
+      '); durable bulk values/s ÷ 25 M = ' +
+      fmt(ratios.bulkValuesPerSAlwaysOver25M, 2) +
+      ' (target ≥ 1); push p99 − interval = ' +
+      fmt(ratios.pushP99MinusIntervalMsAlways, 1) +
+      ' ms (target < 5); stalled-subscriber RSS growth ' +
+      fmt(ratios.stalledRssGrowthMiBAlways, 1) +
+      ' MiB',
+  );
   const outDir = path.join(ROOT, 'bench/results');
   mkdirSync(outDir, { recursive: true });
   writeFileSync(path.join(outDir, 'ingest.json'), JSON.stringify({ durationS, results, ratios, at: new Date().toISOString() }, null, 2));

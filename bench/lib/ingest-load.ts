@@ -51,7 +51,9 @@ async function wsAdds(binary: boolean): Promise<object> {
   const frames = Array.from({ length: 4096 }, (_, i) => {
     const poolId = Math.floor(Math.random() * 1000);
     const values = randomValues(10);
-    return binary ? Buffer.from(encodeBinaryAdd(i, poolId, values)) : `{"op":"add","id":${i},"poolId":${poolId},"poolValues":[${values.join(',')}]}`;
+    return binary
+      ? Buffer.from(encodeBinaryAdd(i, poolId, values))
+      : `{"op":"add","id":${i},"poolId":${poolId},"poolValues":[${values.join(',')}]}`;
   });
   const sockets = await Promise.all(Array.from({ length: args.connections ?? 32 }, openSocket));
   let acks = 0;
@@ -91,16 +93,20 @@ async function posts(path: string, body: Buffer, contentType: string, valuesPerR
   const one = () =>
     new Promise<void>((resolve) => {
       const t = performance.now();
-      const req = http.request(`${base}${path}`, { method: 'POST', agent, headers: { 'content-type': contentType, 'content-length': body.length } }, (res) => {
-        res.resume();
-        res.on('end', () => {
-          if (res.statusCode === 200 || res.statusCode === 201) {
-            done++;
-            latencies.push(performance.now() - t);
-          } else errors++;
-          resolve();
-        });
-      });
+      const req = http.request(
+        `${base}${path}`,
+        { method: 'POST', agent, headers: { 'content-type': contentType, 'content-length': body.length } },
+        (res) => {
+          res.resume();
+          res.on('end', () => {
+            if (res.statusCode === 200 || res.statusCode === 201) {
+              done++;
+              latencies.push(performance.now() - t);
+            } else errors++;
+            resolve();
+          });
+        },
+      );
       req.on('error', () => {
         errors++;
         resolve();
@@ -121,7 +127,15 @@ async function posts(path: string, body: Buffer, contentType: string, valuesPerR
   const seconds = (performance.now() - started) / 1000;
   agent.destroy();
   latencies.sort((a, b) => a - b);
-  return { requests: done, errors, seconds, rps: done / seconds, valuesPerS: (done * valuesPerRequest) / seconds, p50Ms: percentile(latencies, 50), p99Ms: percentile(latencies, 99) };
+  return {
+    requests: done,
+    errors,
+    seconds,
+    rps: done / seconds,
+    valuesPerS: (done * valuesPerRequest) / seconds,
+    p50Ms: percentile(latencies, 50),
+    p99Ms: percentile(latencies, 99),
+  };
 }
 
 async function bulk(): Promise<object> {
@@ -144,7 +158,8 @@ async function push(): Promise<object> {
   const latencies: number[] = [];
   let measuring = false;
   const sockets: WebSocket[] = [];
-  for (let s = 0; s < subscribers; s += 50) sockets.push(...(await Promise.all(Array.from({ length: Math.min(50, subscribers - s) }, openSocket))));
+  for (let s = 0; s < subscribers; s += 50)
+    sockets.push(...(await Promise.all(Array.from({ length: Math.min(50, subscribers - s) }, openSocket))));
   sockets.forEach((ws, i) => {
     const pool = i % pools;
     let lastCount = -1;
@@ -199,7 +214,15 @@ async function push(): Promise<object> {
   const seconds = (performance.now() - started) / 1000;
   for (const ws of [...sockets, ...writers]) ws.terminate();
   latencies.sort((a, b) => a - b);
-  return { subscribers, intervalMs, appendsPerS: sent / seconds, pushes: latencies.length, p50Ms: percentile(latencies, 50), p99Ms: percentile(latencies, 99), maxMs: latencies.at(-1) };
+  return {
+    subscribers,
+    intervalMs,
+    appendsPerS: sent / seconds,
+    pushes: latencies.length,
+    p50Ms: percentile(latencies, 50),
+    p99Ms: percentile(latencies, 99),
+    maxMs: latencies.at(-1),
+  };
 }
 
 async function stall(): Promise<object> {

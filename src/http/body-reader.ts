@@ -20,11 +20,10 @@
 
 import type { HttpResponse } from '@trufflesuite/uws-js-unofficial';
 import type { BodyBufferPool } from './body-buffers.js';
-import { inUwsCallback } from './exchange.js';
+import { PoolqError } from '../core/errors.js';
+import { inUwsCallback, type Exchange } from './exchange.js';
 
-export type BodyResult =
-  | { ok: true; body: Buffer }
-  | { ok: false; reason: 'too_large' | 'bad_length'; close: boolean };
+export type BodyResult = { ok: true; body: Buffer } | { ok: false; reason: 'too_large' | 'bad_length'; close: boolean };
 
 const INITIAL_CHUNKED_CAPACITY = 16 * 1024;
 
@@ -150,4 +149,16 @@ export function discardBodyThen(res: HttpResponse, contentLength: string, then: 
     clearTimeout(timer);
     inUwsCallback(res, then);
   });
+}
+
+/** The refusal of a body that was not read (body-reader.ts, "Lingering"). */
+export function refuseBody(ex: Exchange, reason: 'too_large' | 'bad_length', close: boolean, max: number, ofEndpoint = false): void {
+  const err =
+    reason === 'too_large'
+      ? new PoolqError(
+          'payload_too_large',
+          `The request body exceeds the ${max}-byte limit${ofEndpoint ? ' of this endpoint' : ' (--max-body)'}.`,
+        )
+      : new PoolqError('invalid_request', 'The content-length header is not a valid length.', 'content-length');
+  ex.sendError(err, undefined, close);
 }

@@ -17,11 +17,12 @@ import type { SortedRun } from '../core/sorted-run.js';
 import { allocateBatch } from '../core/sorted-run.js';
 import { copyFloat64, float64View } from '../protocol/binary-values.js';
 import { NdjsonBatchParser, type ParsedBatch } from '../protocol/ndjson-batch.js';
-import type { Offload } from '../workers/offload.js';
+import type { RequestOffload as Offload } from '../protocol/offload.js';
 import type { BodyBufferPool } from './body-buffers.js';
-import { LINGER_MAX_BYTES, LINGER_MS, readBody } from './body-reader.js';
+import { LINGER_MAX_BYTES, LINGER_MS, readBody, refuseBody } from './body-reader.js';
 import { inUwsCallback, type Exchange } from './exchange.js';
 import type { IngestWriter } from './ingest-writer.js';
+import type { PoolRefusal } from './router.js';
 
 export interface IngestDeps {
   config: Config;
@@ -29,8 +30,6 @@ export interface IngestDeps {
   offload: Offload | null;
   bodyBuffers: BodyBufferPool;
   writer(): IngestWriter;
-  /** The refusal for a body that was not read (413 or a bad content-length), sent with lingering close. */
-  refuseBody(ex: Exchange, reason: 'too_large' | 'bad_length', close: boolean): void;
 }
 
 /** Whether a content-type names raw float64 bytes. */
@@ -70,7 +69,7 @@ export class IngestRoutes {
       sortOnWorker,
       this.deps.bodyBuffers,
       (result) => {
-        if (!result.ok) return this.deps.refuseBody(ex, result.reason, result.close);
+        if (!result.ok) return refuseBody(ex, result.reason, result.close, config.maxBodyBytes);
         try {
           const view = float64View(result.body, 'body');
           // A small body may be a view of uWS's chunk (valid during this call): copy it.
@@ -97,15 +96,16 @@ export class IngestRoutes {
     );
   }
 
-  batch(ex: Exchange, res: HttpResponse, contentLength: string, key: string | null): void {
+  /** `guard`: the router's pool hook, applied to every pool of the batch before anything is appended. */
+  batch(ex: Exchange, res: HttpResponse, contentLength: string, key: string | null, guard: (poolId: number) => PoolRefusal | null): void {
     const max = this.deps.config.maxBodyBytes;
     if (contentLength !== '') {
-      if (!/^\d{1,16}$/.test(contentLength)) return this.deps.refuseBody(ex, 'bad_length', true);
+      if (!/^\d{1,16}$/.test(contentLength)) return refuseBody(ex, 'bad_length', true, max);
       const expected = Number(contentLength);
       // Refused before reading: the same lingering rule as every body (body-reader.ts).
       if (expected > max) {
         readBody(res, contentLength, max, Infinity, this.deps.bodyBuffers, (r) => {
-          if (!r.ok) this.deps.refuseBody(ex, r.reason, r.close);
+          if (!r.ok) refuseBody(ex, r.reason, r.close, max);
         });
         return;
       }
@@ -140,7 +140,13 @@ export class IngestRoutes {
           if (isLast) {
             done = true;
             const parsed = parser.end();
-            inUwsCallback(res, () => this.commitBatch(ex, parsed, key));
+            inUwsCallback(res, () => {
+              for (const entry of parsed.entries) {
+                const refusal = guard(entry.poolId);
+                if (refusal !== null) return ex.sendError(refusal.error, refusal.headers);
+              }
+              this.commitBatch(ex, parsed, key);
+            });
           }
         } catch (err) {
           refuse(err);

@@ -40,8 +40,8 @@ import {
   type ClientMessage,
   type RequestId,
 } from '../protocol/ws-messages.js';
-import type { Offload } from '../workers/offload.js';
-import { ERROR_STATUS } from './error-status.js';
+import type { RequestOffload as Offload } from '../protocol/offload.js';
+import { ERROR_STATUS } from '../protocol/error-status.js';
 import { errorBody, JSON_TYPE } from './exchange.js';
 import type { IngestWriter } from './ingest-writer.js';
 import type { Metrics } from './metrics.js';

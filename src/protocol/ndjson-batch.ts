@@ -9,8 +9,8 @@
 
 import { invalidRequest, PoolqError } from '../core/errors.js';
 import { allocateBatch } from '../core/sorted-run.js';
-import { parseAddBodyFast } from '../http/bulk-parse.js';
-import { parseAddRequest, parseJson } from '../http/validate.js';
+import { parseAddBodyFast } from './bulk-parse.js';
+import { parseAddRequest, parseJson } from './validate.js';
 
 export interface BatchLimits {
   /** Longest line in bytes (a JSON parse of one line holds the event loop; 1 MiB parses in a few ms). */

@@ -19,7 +19,7 @@
 
 import { invalidRequest, PoolqError } from '../core/errors.js';
 import type { QuantileMethod } from '../core/methods.js';
-import { checkMethod, checkPercentile, checkPercentileList, checkPoolId, checkValues } from '../http/validate.js';
+import { checkMethod, checkPercentile, checkPercentileList, checkPoolId, checkValues } from './validate.js';
 import { checkIdempotencyKey } from './idempotency-key.js';
 
 export type RequestId = number | string;
