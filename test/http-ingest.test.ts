@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { PoolqClient, PoolqSocket } from '../src/client/index.js';
-import { startServer, type ServerProcess } from './helpers/server-process.js';
+import { startServer, tempDataDir, type ServerProcess } from './helpers/server-process.js';
 
 let server: ServerProcess;
 let client: PoolqClient;
@@ -136,7 +136,7 @@ describe('Idempotency-Key', () => {
     expect((await client.summary(301)).count).toBe(1);
     expect((await client.summary(302)).count).toBe(1);
 
-    for (const key of ['has space', 'x'.repeat(129), 'tab\there']) {
+    for (const key of ['has space', 'x'.repeat(65), 'tab\there']) {
       const r = await post('/add', line(303, [1]), { 'idempotency-key': key });
       expect(r.status, key).toBe(400);
       expect(r.json.field).toBe('Idempotency-Key');
@@ -170,4 +170,63 @@ describe('Idempotency-Key', () => {
 
 function line(poolId: number, values: number[]): string {
   return JSON.stringify({ poolId, poolValues: values });
+}
+
+describe('Idempotency-Key across a restart', () => {
+  it('answers retries after a restart (SIGKILL) with the first outcome, over HTTP and /ws, without appending again', async () => {
+    const dataDir = tempDataDir('poolq-keys-');
+    let s = await startServer([], { dataDir });
+    let c = new PoolqClient({ baseUrl: s.url('') });
+    expect(await c.add(700, [1, 2], { key: 'restart-add' })).toBe('Inserted');
+    expect(await c.appendBinary(701, [1, 2, 3], { key: 'restart-bin' })).toEqual({ created: true, count: 3 });
+    expect(
+      await c.batch(
+        [
+          { poolId: 702, values: [1] },
+          { poolId: 703, values: [2] },
+        ],
+        { key: 'restart-batch' },
+      ),
+    ).toEqual({ pools: 2, values: 2 });
+    let socket = await PoolqSocket.connect({ url: `ws://127.0.0.1:${s.port}/ws`, reconnect: false });
+    expect(await socket.add(704, [9], { key: 'restart-ws' })).toEqual({ created: true, count: 1 });
+    await socket.close();
+    await s.kill();
+
+    s = await startServer([], { dataDir });
+    c = new PoolqClient({ baseUrl: s.url('') });
+    expect(await c.add(700, [1, 2], { key: 'restart-add' })).toBe('Inserted');
+    expect(await c.appendBinary(701, [1, 2, 3], { key: 'restart-bin' })).toEqual({ created: true, count: 3 });
+    expect(
+      await c.batch(
+        [
+          { poolId: 702, values: [1] },
+          { poolId: 703, values: [2] },
+        ],
+        { key: 'restart-batch' },
+      ),
+    ).toEqual({ pools: 2, values: 2 });
+    socket = await PoolqSocket.connect({ url: `ws://127.0.0.1:${s.port}/ws`, reconnect: false });
+    expect(await socket.add(704, [9], { key: 'restart-ws' })).toEqual({ created: true, count: 1 });
+    await socket.close();
+    for (const [poolId, count] of [
+      [700, 2],
+      [701, 3],
+      [702, 1],
+      [703, 1],
+      [704, 1],
+    ])
+      expect((await c.summary(poolId)).count, String(poolId)).toBe(count);
+    // the same key for a different change is refused
+    const conflict = await post2(s.url('/add'), JSON.stringify({ poolId: 700, poolValues: [5, 6, 7] }), {
+      'idempotency-key': 'restart-add',
+    });
+    expect(conflict.status).toBe(400);
+    expect(await s.stop()).toBe(0);
+  });
+});
+
+async function post2(url: string, body: string, headers: Record<string, string>) {
+  const res = await fetch(url, { method: 'POST', body, headers });
+  return { status: res.status, json: (await res.json()) as unknown };
 }

@@ -1,4 +1,4 @@
-// Streams a request body into one buffer with a hard size limit (style.md #9).
+// Streams a request body into one buffer with a hard size limit (uWS has none).
 // uWS neuters each chunk's ArrayBuffer when onData returns, so every chunk of a
 // body that spans several is copied (one that arrives whole is lent, below).
 // With a content-length we allocate exactly once and refuse an oversize body

@@ -18,7 +18,7 @@ import { allowTable, pathParameters, routeLabel, type OperationId, type RouteSpe
 import { parsePoolIdText } from '../protocol/validate.js';
 import type { BodyBufferPool } from './body-buffers.js';
 import { discardBodyThen, readBody, refuseBody } from './body-reader.js';
-import { inUwsCallback, type Exchange } from './exchange.js';
+import { enterUwsCallback, leaveUwsCallback, type Exchange } from './exchange.js';
 import { echo, framingError } from './request-framing.js';
 
 /** What a handler gets from the request, copied before the uWS callback returned. */
@@ -29,7 +29,7 @@ export interface RouteInput {
   readonly query: string;
   /** The route's declared header parameters, by lower-case name ('' when absent). */
   readonly headers: Readonly<Record<string, string>>;
-  /** The pool id from the route's declared source, once the router has read it; -1 before or without one. */
+  /** The pool id of a route that takes it from a path parameter (-1 for other routes: a body's is in the parsed request). */
   poolId: number;
 }
 
@@ -84,6 +84,8 @@ export interface BodyLimits {
 }
 
 const NO_PARAMS: Readonly<Record<string, string>> = Object.freeze({});
+/** The input of requests with nothing to copy (a body pool id stays in the parsed request, not here). */
+const NO_INPUT: RouteInput = Object.freeze({ params: NO_PARAMS, query: '', headers: NO_PARAMS, poolId: -1 });
 const UWS_METHOD = { GET: 'get', POST: 'post', PUT: 'put', PATCH: 'patch', DELETE: 'del' } as const;
 
 /** `/pools/{poolId}` → `/pools/:poolId`. */
@@ -96,6 +98,8 @@ class BoundRoute {
   readonly paramNames: string[];
   readonly headerNames: string[];
   readonly hasQuery: boolean;
+  /** No path parameter, query or header to copy: every request shares NO_INPUT. */
+  private readonly nothingToCopy: boolean;
 
   constructor(
     readonly spec: RouteSpec,
@@ -108,12 +112,14 @@ class BoundRoute {
     // A route that also takes raw bytes tells them apart by media type.
     if (spec.body?.binary !== undefined) this.headerNames.push('content-type');
     this.hasQuery = parameters.some((p) => p.in === 'query');
+    this.nothingToCopy = this.paramNames.length === 0 && this.headerNames.length === 0 && !this.hasQuery;
     if ((spec.body !== undefined) !== (handler.parse !== undefined)) {
       throw new Error(`${this.label}: a route with a body needs a handler with parse, and only such a route`);
     }
   }
 
   input(req: HttpRequest): RouteInput {
+    if (this.nothingToCopy) return NO_INPUT;
     let params = NO_PARAMS;
     if (this.paramNames.length > 0) {
       const copied: Record<string, string> = {};
@@ -171,29 +177,31 @@ export class Router {
     const contentLength = hasBody ? req.getHeader('content-length') : '';
     const framing = hasBody ? framingError(req) : null;
     const ex = this.host.begin(res, route.label, head);
-    inUwsCallback(res, () => {
+    const outer = enterUwsCallback(res);
+    try {
       if (!hasBody) {
         if (this.host.admit(ex, authorized, spec.needsData)) this.run(ex, route, input, undefined);
-        return;
-      }
-      if (!this.host.admissible(authorized, spec.needsData)) {
+      } else if (!this.host.admissible(authorized, spec.needsData)) {
         discardBodyThen(res, contentLength, () => this.host.admit(ex, authorized, spec.needsData));
-        return;
-      }
-      if (framing !== null) {
+      } else if (framing !== null) {
         ex.sendError(framing, undefined, true); // where the body ends is unknown: close
+      } else if (route.handler.stream === undefined || !this.streamed(ex, route, res, input, contentLength)) {
+        this.readBodyThenRun(ex, route, input, contentLength);
+      }
+    } finally {
+      leaveUwsCallback(outer);
+    }
+  }
+
+  private readBodyThenRun(ex: Exchange, route: BoundRoute, input: RouteInput, contentLength: string): void {
+    const { sharedFromBytes, buffers } = this.limits;
+    const maxBytes = Math.min(this.limits.maxBytes, route.spec.maxBodyBytes ?? Infinity);
+    readBody(ex.res, contentLength, maxBytes, sharedFromBytes, buffers, (result) => {
+      if (!result.ok) {
+        refuseBody(ex, result.reason, result.close, maxBytes, maxBytes < this.limits.maxBytes);
         return;
       }
-      if (route.handler.stream !== undefined && this.streamed(ex, route, res, input, contentLength)) return;
-      const { sharedFromBytes, buffers } = this.limits;
-      const maxBytes = Math.min(this.limits.maxBytes, spec.maxBodyBytes ?? Infinity);
-      readBody(res, contentLength, maxBytes, sharedFromBytes, buffers, (result) => {
-        if (!result.ok) {
-          refuseBody(ex, result.reason, result.close, maxBytes, maxBytes < this.limits.maxBytes);
-          return;
-        }
-        this.run(ex, route, input, result.body);
-      });
+      this.run(ex, route, input, result.body);
     });
   }
 
@@ -231,16 +239,29 @@ export class Router {
         handler.handle(ex, input, undefined);
         return;
       }
-      ex.settle(handler.parse!(body, input), (request) => {
-        if (source?.in === 'body') {
-          const poolId = (request as Record<string, unknown>)[source.field];
-          if (typeof poolId === 'number') {
-            input.poolId = poolId;
-            if (!this.checkPool(ex, spec, poolId)) return;
-          }
-        }
-        handler.handle(ex, input, request);
-      });
+      const request = handler.parse!(body, input);
+      if (request instanceof Promise) {
+        request.then(
+          (parsed: unknown) => this.handleParsed(ex, route, input, parsed),
+          (err: unknown) => ex.sendError(err),
+        );
+      } else {
+        this.handleParsed(ex, route, input, request);
+      }
+    } catch (err) {
+      ex.sendError(err);
+    }
+  }
+
+  /** The body's pool id through the pool hook, then the handler. */
+  private handleParsed(ex: Exchange, route: BoundRoute, input: RouteInput, request: unknown): void {
+    try {
+      const source = route.spec.poolId;
+      if (source?.in === 'body') {
+        const poolId = (request as Record<string, unknown>)[source.field];
+        if (typeof poolId === 'number' && !this.checkPool(ex, route.spec, poolId)) return;
+      }
+      route.handler.handle(ex, input, request);
     } catch (err) {
       ex.sendError(err);
     }

@@ -5,11 +5,12 @@
 
 import { invalidRequest } from '../core/errors.js';
 
-export const MAX_IDEMPOTENCY_KEY_LENGTH = 128;
+/** The store logs keys of at most 64 bytes. */
+export const MAX_IDEMPOTENCY_KEY_LENGTH = 64;
 
-const KEY_SHAPE = /^[\x21-\x7e]{1,128}$/;
+const KEY_SHAPE = /^[\x21-\x7e]{1,64}$/;
 
-/** A key of 1–128 visible ASCII characters (0x21–0x7e), else invalid_request naming `field`. */
+/** A key of 1–64 visible ASCII characters (0x21–0x7e), else invalid_request naming `field`. */
 export function checkIdempotencyKey(key: unknown, field: string): string {
   if (typeof key !== 'string' || !KEY_SHAPE.test(key)) {
     const got = typeof key === 'string' ? `${key.length} characters` : typeof key;

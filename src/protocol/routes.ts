@@ -86,8 +86,9 @@ const POOL_ID_PATH = { in: 'path', name: 'poolId' } as const;
 const IDEMPOTENCY_KEY = {
   name: 'Idempotency-Key',
   in: 'header',
-  description: '1-128 visible ASCII characters. A retry with a key already seen returns the first outcome without appending again.',
-  schema: Type.String({ pattern: '^[\\x21-\\x7e]{1,128}$' }),
+  description:
+    '1-64 visible ASCII characters. A retry with a key seen in the last 24 hours returns the first outcome without appending again (keys are logged: they survive restarts).',
+  schema: Type.String({ pattern: '^[\\x21-\\x7e]{1,64}$' }),
 } as const;
 const POOL_ID_BODY = { in: 'body', field: 'poolId' } as const;
 

@@ -59,7 +59,10 @@ export function checkPoolId(value: unknown, field = 'poolId'): number {
 export function parsePoolIdText(text: string, field = 'poolId'): number {
   if (!/^\d{1,16}$/.test(text)) {
     // Cut like body fields (describe): a 100 000-digit path segment is not echoed whole.
-    throw invalidRequest(field, `${field} must be an integer from 0 to 2^53-1, got ${JSON.stringify(text.length > 40 ? text.slice(0, 40) + '…' : text)}.`);
+    throw invalidRequest(
+      field,
+      `${field} must be an integer from 0 to 2^53-1, got ${JSON.stringify(text.length > 40 ? text.slice(0, 40) + '…' : text)}.`,
+    );
   }
   return checkPoolId(Number(text), field);
 }
@@ -146,7 +149,11 @@ export function parsePercentileQuery(text: string | null): number[] {
 export function checkSingleParams(params: URLSearchParams, names: readonly string[]): void {
   for (const name of names) {
     const n = params.getAll(name).length;
-    if (n > 1) throw invalidRequest(name, `Query parameter ${name} may appear once, got ${n} times${name === 'p' ? '; list several percentiles as p=50,90,99' : ''}.`);
+    if (n > 1)
+      throw invalidRequest(
+        name,
+        `Query parameter ${name} may appear once, got ${n} times${name === 'p' ? '; list several percentiles as p=50,90,99' : ''}.`,
+      );
   }
 }
 
