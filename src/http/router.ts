@@ -86,7 +86,7 @@ export interface BodyLimits {
 const NO_PARAMS: Readonly<Record<string, string>> = Object.freeze({});
 /** The input of requests with nothing to copy (a body pool id stays in the parsed request, not here). */
 const NO_INPUT: RouteInput = Object.freeze({ params: NO_PARAMS, query: '', headers: NO_PARAMS, poolId: -1 });
-const UWS_METHOD = { GET: 'get', POST: 'post', PUT: 'put', PATCH: 'patch', DELETE: 'del' } as const;
+const UWS_METHOD = { GET: 'get', HEAD: 'head', POST: 'post', PUT: 'put', PATCH: 'patch', DELETE: 'del' } as const;
 
 /** `/pools/{poolId}` → `/pools/:poolId`. */
 function uwsPattern(path: string): string {
@@ -150,11 +150,7 @@ export class Router {
       if (spec.method === 'GET') app.head(uwsPattern(spec.path), (res, req) => this.serve(route, res, req, true));
     }
     for (const [path, methods] of allowTable(routes)) {
-      const allow = (
-        methods.includes('GET')
-          ? [...methods.slice(0, methods.indexOf('GET') + 1), 'HEAD', ...methods.slice(methods.indexOf('GET') + 1)]
-          : methods
-      ).join(', ');
+      const allow = methods.join(', '); // GET routes list HEAD too (allowTable)
       app.any(uwsPattern(path), (res, req) => {
         const method = req.getCaseSensitiveMethod();
         this.host

@@ -36,7 +36,7 @@ import { DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT, MAX_PERCENTILES_PER_QUERY, MAX_QUER
 import { DEFAULT_BATCH_LIMITS } from './ndjson-batch.js';
 import type { SchemaName } from './schemas.js';
 
-export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+export type HttpMethod = 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
 
 /** A named schema (an OpenAPI component), several of them (any one of), or an inline schema. */
 export type SchemaRef = SchemaName | readonly SchemaName[] | TSchema;
@@ -300,6 +300,7 @@ export function allowTable(routes: readonly RouteSpec[] = ROUTES): Map<string, H
   for (const route of routes) {
     const methods = table.get(route.path) ?? [];
     methods.push(route.method);
+    if (route.method === 'GET') methods.push('HEAD'); // every GET route answers HEAD (router.ts)
     table.set(route.path, methods);
   }
   return table;
