@@ -2,11 +2,12 @@
 // working tree faster than REV under the same HTTP load? Whole runs drift by
 // ±30 % over minutes on a small shared machine, so two bench:http runs taken
 // apart say little. This builds REV in a temporary git worktree, then
-// alternates it with the working tree round by round, each against a fresh
-// server (fresh data dir, npm start's environment) on CPU 0 and wrk on CPU 1,
-// and reports every round's ratio and their median: of requests/s, and of the
-// server's CPU time per request (user + system of all its threads over the
-// measured run ÷ requests answered), which is steadier.
+// alternates it with the working tree round by round (ABBA: which build goes
+// first alternates too), each against a fresh server (fresh data dir, npm
+// start's environment) on CPU 0 and wrk on CPU 1, and reports every round's
+// ratio and their median: of requests/s, and of the server's CPU time per
+// request (user + system of all its threads over the measured run ÷ requests
+// answered), which is steadier.
 //
 // MODE: add | query | mix (bench/wrk/poolq.lua: 10-value appends, 1000 pools; default add),
 // FSYNC: never | always (never), ROUNDS (4), CONNECTIONS (32). Each round per build:
@@ -80,7 +81,11 @@ async function main(): Promise<void> {
   );
   const rounds: { base: Measurement; new: Measurement }[] = [];
   for (let round = 1; round <= Number(roundCount); round++) {
-    const r = { base: await measure(path.join(base, 'dist/src/main.js')), new: await measure(path.join(ROOT, 'dist/src/main.js')) };
+    const [baseMain, newMain] = [path.join(base, 'dist/src/main.js'), path.join(ROOT, 'dist/src/main.js')];
+    const r =
+      round % 2 === 1
+        ? { base: await measure(baseMain), new: await measure(newMain) }
+        : { new: await measure(newMain), base: await measure(baseMain) };
     rounds.push(r);
     console.log(`  round ${round}: ${rev} ${si(r.base.rps)}/s, working tree ${si(r.new.rps)}/s`);
   }

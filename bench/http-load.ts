@@ -51,12 +51,11 @@ const opts: Record<keyof typeof FULL, number> = quick
   : { ...FULL };
 let servers: ServerName[] = [...SERVERS];
 for (let i = 0; i < args.length; i++) {
-  const [name, value] = [args[i].slice(2), args[i + 1]];
-  if (name === 'quick' || name === 'no-pin') continue;
-  i++;
-  if (name === 'servers') servers = SERVERS.filter((s) => value.split(',').includes(s));
+  if (args[i] === '--quick' || args[i] === '--no-pin') continue;
+  const [name, value = args[++i]] = args[i].slice(2).split('='); // --name value or --name=value
+  if (name === 'servers' && value !== undefined) servers = SERVERS.filter((s) => value.split(',').includes(s));
   else if (name in opts && Number(value) >= 0) opts[name as keyof typeof FULL] = Number(value);
-  else throw new Error(`unknown option or bad value: ${args[i - 1]} ${value ?? ''} (options: the top of bench/http-load.ts)`);
+  else throw new Error(`unknown option or bad value: --${name} ${value ?? ''} (options: the top of bench/http-load.ts)`);
 }
 const shape = { pools: opts.pools, values: opts.values, queryPct: 90 };
 

@@ -3,7 +3,8 @@
 // "50 % of peak" rows; by hand (fields as PacedJob in lib/http-scenarios.ts):
 //   node dist/bench/http-paced.js '{"port":8000,"rate":20000,"mode":"query","shape":{"pools":1000,"values":10,"queryPct":90},
 //     "durationS":5,"warmupS":1,"connections":64}'
-// Prints one BENCH-RESULT line: the PacedResult and the client's CPU seconds in the measured window.
+// Prints `measuring` when the measured window starts, then one BENCH-RESULT line: the PacedResult
+// and the client's CPU seconds in that window.
 // Requests are drawn at random from 16384 built before the run, so the sender allocates nothing per request.
 
 import { rawRequest, type PacedJob } from './lib/http-scenarios.js';
@@ -27,7 +28,10 @@ async function main(): Promise<void> {
   const requests = Array.from({ length: 16384 }, () => rawRequest(job.mode, job.shape, job.port));
   preTouchYoungGeneration();
   let cpu0 = process.cpuUsage();
-  const measuring = setTimeout(() => (cpu0 = process.cpuUsage()), job.warmupS * 1000);
+  const measuring = setTimeout(() => {
+    cpu0 = process.cpuUsage();
+    console.log('measuring'); // the parent starts its CPU window of the server
+  }, job.warmupS * 1000);
   const result = await runPaced({
     port: job.port,
     rate: job.rate,

@@ -119,9 +119,9 @@ async function main(): Promise<void> {
       if (!withServer || run === 'warm #1') continue;
       if (run === 'cold') dropCaches();
       const poolq = await startServer([], { dataDir });
+      await poolq.stop(); // then logs() holds every line, 'poolq ready' included
       const ready = poolq.logs().find((l) => (l as { msg?: string }).msg === 'poolq ready') as { recoveryMs?: number } | undefined;
       starts.push({ state: s.name, cache: run === 'cold' ? 'cold' : 'warm', readyMs: poolq.readyMs, recoveryMs: ready?.recoveryMs ?? NaN });
-      await poolq.stop();
     }
     rmSync(dataDir, { recursive: true, force: true });
   }

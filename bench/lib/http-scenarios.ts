@@ -175,12 +175,9 @@ export async function measurePaced(server: ServerProcess, name: string, load: Lo
   // A 64 MiB young generation: the spinning sender's garbage then costs a scavenge a second, not ~15 inside p99.
   const [command, nodeArgs] = pinned(load.cpu, process.execPath, ['--min-semi-space-size=64', '--max-semi-space-size=64']);
   const window = cpuWindow(server);
-  const measuring = setTimeout(window.start, warmupS * 1000 + 300); // + building the requests and connecting
-  const run = runChild<PacedResult & { clientCpuS: number }>(path.join(ROOT, 'dist/bench/http-paced.js'), [JSON.stringify(job)], {
-    command,
-    nodeArgs,
-  });
-  const { result: r } = await run.finally(() => clearTimeout(measuring));
+  const onLine = (line: string): void => void (line === 'measuring' && window.start());
+  const script = path.join(ROOT, 'dist/bench/http-paced.js');
+  const { result: r } = await runChild<PacedResult & { clientCpuS: number }>(script, [JSON.stringify(job)], { command, nodeArgs, onLine });
   const [p50Us, p99Us, socketErrors] = [r.latencyUs.p50, r.latencyUs.p99, r.socketErrors + r.lost];
   return {
     server: name,

@@ -148,9 +148,7 @@ export async function runPaced(opts: PacedOptions): Promise<PacedResult> {
     }
   };
 
-  const t0 = performance.now() + 50; // connections open first
-  const tMeasure = t0 + (total - measured) * intervalMs;
-  const deadline = t0 + warmupMs + opts.durationMs + 5000;
+  let [t0, tMeasure, deadline] = [0, Infinity, Infinity]; // set once the connections are open
 
   const onResponse = (conn: Conn, status: number, raw: string): void => {
     const now = performance.now();
@@ -193,6 +191,9 @@ export async function runPaced(opts: PacedOptions): Promise<PacedResult> {
 
   for (let i = 0; i < opts.connections; i++) open();
   await Promise.all(conns.map((c) => c.ready()));
+  t0 = performance.now();
+  tMeasure = t0 + (total - measured) * intervalMs;
+  deadline = t0 + warmupMs + opts.durationMs + 5000;
 
   let k = 0;
   const pump = (): void => {
@@ -219,7 +220,7 @@ export async function runPaced(opts: PacedOptions): Promise<PacedResult> {
     if (intervalMs < 1) setImmediate(pump);
     else setTimeout(pump, Math.max(0, t0 + k * intervalMs - performance.now()));
   };
-  setTimeout(pump, Math.max(0, t0 - performance.now()));
+  pump();
   const timer = setInterval(finish, 250);
   await done;
   clearInterval(timer);

@@ -26,6 +26,8 @@ export interface ChildOptions {
   nodeArgs?: string[];
   /** Instead of node (e.g. taskset, with node and its flags in nodeArgs). */
   command?: string;
+  /** Gets the child's other stdout lines (default: echoed to stderr). */
+  onLine?: (line: string) => void;
   timeoutMs?: number;
 }
 
@@ -42,6 +44,7 @@ export function runChild<T>(script: string, args: readonly string[], options: Ch
     createInterface({ input: child.stdout! }).on('line', (line) => {
       if (line.startsWith(RESULT_PREFIX))
         result = { result: JSON.parse(line.slice(RESULT_PREFIX.length)) as T, wallMs: performance.now() - started };
+      else if (options.onLine !== undefined) options.onLine(line);
       else if (line.trim() !== '') process.stderr.write(`  | ${line}\n`);
     });
     const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 300_000);

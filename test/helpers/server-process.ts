@@ -172,14 +172,14 @@ async function startOnce(
     }
   });
   createInterface({ input: proc.stderr! }).on('line', remember);
-  const exited = new Promise<number | null>((resolve) => proc.once('exit', resolve));
-  const closed = new Promise((resolve) => proc.once('close', resolve));
+  // 'close', not 'exit': by then every line the server wrote has been read into logs()
+  const exited = new Promise<number | null>((resolve) => proc.once('close', resolve));
   const describe = (what: string): Error => new Error(`${path.basename(script)} ${what}:\n  ${recent.join('\n  ')}`);
 
   const deadline = started + (options.timeoutMs ?? 60_000);
   while (!(await readyzOk(port))) {
     if (proc.exitCode !== null || proc.signalCode !== null) {
-      await closed; // its last output lines included
+      await exited;
       throw describe(`exited with ${proc.exitCode ?? proc.signalCode} before it was ready`);
     }
     if (performance.now() > deadline) {
