@@ -7,14 +7,19 @@
 // memory under a stalled subscriber. Prints a table and the target ratios;
 // writes bench/results/ingest.json. Usage: npm run bench:ingest [-- --duration 5]
 
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { findWrk, runAutocannon, runWrk, wrkScriptPath, type LoadOptions } from './lib/http-loadgen.js';
-import { installChildCleanup, jsonLine, pinned, spawnTracked, startServer, type ServerProcess } from './lib/http-procs.js';
+import {
+  installChildCleanup,
+  pinned,
+  ROOT,
+  spawnTracked,
+  startServer,
+  tempDataDir,
+  type ServerProcess,
+} from '../test/helpers/server-process.js';
+import { findWrk, runWrk } from './lib/http-scenarios.js';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const SERVER_CPU = 0;
 const LOAD_CPU = 1;
 const durationS = Number(process.argv[process.argv.indexOf('--duration') + 1]) || 5;
@@ -22,34 +27,12 @@ const durationS = Number(process.argv[process.argv.indexOf('--duration') + 1]) |
 type Fsync = 'never' | 'always';
 type Row = Record<string, number | string>;
 
-async function startPoolq(fsync: Fsync): Promise<ServerProcess> {
-  const dataDir = mkdtempSync(path.join(tmpdir(), `poolq-bench-ingest-${fsync}-`));
-  const [command, args] = pinned(SERVER_CPU, process.execPath, [
-    path.join(ROOT, 'dist/src/main.js'),
-    '--port',
-    '0',
-    '--data-dir',
-    dataDir,
-    '--fsync',
-    fsync,
-  ]);
-  return startServer({
-    name: `poolq-${fsync}`,
-    command,
-    args,
-    cwd: ROOT,
-    env: { ...process.env, GLIBC_TUNABLES: 'glibc.malloc.hugetlb=1', MALLOC_MMAP_THRESHOLD_: '131072' }, // as npm start
-    timeoutMs: 60_000,
-    readyFromLine: (line, state) => {
-      const j = jsonLine(line);
-      if (j?.msg === 'poolq listening; recovering data') state.port = Number((j.config as { port: number }).port);
-      return j?.msg === 'poolq ready' ? (state.port as number) : undefined;
-    },
-  });
+function startPoolq(fsync: Fsync): Promise<ServerProcess> {
+  return startServer(['--fsync', fsync], { cpu: SERVER_CPU, dataDir: tempDataDir(`poolq-bench-ingest-${fsync}-`), timeoutMs: 60_000 });
 }
 
 async function load(scenario: string, server: ServerProcess, extra: object = {}): Promise<Row> {
-  const spec = JSON.stringify({ scenario, port: server.port, durationS, serverPid: server.pid, ...extra });
+  const spec = JSON.stringify({ scenario, port: server.port, durationS, serverPid: server.proc.pid, ...extra });
   const [command, args] = pinned(LOAD_CPU, process.execPath, [path.join(ROOT, 'dist/bench/lib/ingest-load.js'), spec]);
   const child = spawnTracked(command, args, { cwd: ROOT });
   let out = '';
@@ -62,19 +45,16 @@ async function load(scenario: string, server: ServerProcess, extra: object = {})
 }
 
 async function httpAdd(server: ServerProcess): Promise<Row> {
-  const opts: LoadOptions = {
-    port: server.port,
+  const wrk = findWrk();
+  if (wrk === null) throw new Error('bench:ingest needs wrk for the JSON /add row (apt-get install wrk)');
+  const r = await runWrk(wrk, server.port, {
     mode: 'add',
     shape: { pools: 1000, values: 10, queryPct: 0 },
     durationS,
     connections: 32,
-    threads: 1,
     cpu: LOAD_CPU,
-  };
-  const wrk = findWrk();
-  const r = wrk !== null ? await runWrk(wrk, wrkScriptPath(ROOT), opts) : await runAutocannon(opts);
+  });
   return {
-    tool: r.tool,
     requests: r.requests,
     errors: r.non2xx + r.socketErrors,
     rps: r.rps,
@@ -129,7 +109,8 @@ async function main(): Promise<void> {
     const s = results[fsync].stall;
     console.log(
       `\n--fsync ${fsync}: push latency with ${p.subscribers} subscribers (intervalMs ${p.intervalMs}) at ${fmt(p.appendsPerS)} appends/s: ` +
-        `p50 ${fmt(p.p50Ms, 1)} ms, p99 ${fmt(p.p99Ms, 1)} ms, max ${fmt(p.maxMs, 1)} ms over ${fmt(p.pushes)} pushes; ` +
+        `p50 ${fmt(p.p50Ms, 1)} ms, p99 ${fmt(p.p99Ms, 1)} ms, max ${fmt(p.maxMs, 1)} ms over ${fmt(p.pushes)} pushes ` +
+        `(the load generator's own event-loop delay p99: ${fmt(p.clientLoopDelayP99Ms, 1)} ms); ` +
         `stalled subscriber: server RSS ${fmt(Number(s.rssBefore) / 2 ** 20, 1)} → ${fmt(Number(s.rssAfter) / 2 ** 20, 1)} MiB over ${fmt(s.appends)} appends, ${fmt(s.bufferedBytes)} bytes unsent`,
     );
   }
