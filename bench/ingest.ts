@@ -5,7 +5,7 @@
 // octet-stream bodies into one pool, NDJSON batches of 1000 pools x 100
 // values, push latency with 1000 subscribers under 10k appends/s, and server
 // memory under a stalled subscriber. Prints a table and the target ratios;
-// writes bench/results/ingest.json. Usage: npm run bench:ingest [-- --duration 5]
+// writes bench/results/ingest.json. Usage: npm run bench:ingest [-- --duration 5 | --quick]
 
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -22,7 +22,8 @@ import { findWrk, runWrk } from './lib/http-scenarios.js';
 
 const SERVER_CPU = 0;
 const LOAD_CPU = 1;
-const durationS = Number(process.argv[process.argv.indexOf('--duration') + 1]) || 5;
+/** Seconds per scenario: --duration S, 1 with --quick (a smoke run), else 5. */
+const durationS = process.argv.includes('--quick') ? 1 : Number(process.argv[process.argv.indexOf('--duration') + 1]) || 5;
 
 type Fsync = 'never' | 'always';
 type Row = Record<string, number | string>;
