@@ -14,7 +14,6 @@
 // Targets are printed beside the numbers they concern; the bench reports, the
 // reader judges.
 
-import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { createEngine } from '../src/core/create-engine.js';
 import type { QuantileEngine } from '../src/core/engine.js';
@@ -24,15 +23,27 @@ import { allocateRun, trustSorted, type SortedRun } from '../src/core/sorted-run
 import { encodeSorted, type EncodingPolicy, type StoredRun } from '../src/core/stored-run.js';
 import { createTsKernels } from '../src/core/ts-kernels.js';
 import { createWasmKernels } from '../src/core/wasm-kernels.js';
-import { collectGarbage, isMain, parseArgs, runIfMain, type BenchArgs } from './lib/cli.js';
+import { SERVER_ENV, serverEnvText } from '../src/server-env.js';
 import { batchRing, seededRng, type Rng } from './lib/data.js';
-import { consume, groupTiming, harnessTasks, progress, runGroup, type TaskSpec } from './lib/measure.js';
-import { formatCount, formatNs, pick, type BenchReport, type TableRow, type TaskRecord } from './lib/report.js';
+import {
+  collectGarbage,
+  consume,
+  groupTiming,
+  harnessTasks,
+  pick,
+  progress,
+  runBench,
+  runGroup,
+  type BenchReport,
+  type TaskRecord,
+  type TaskSpec,
+} from './lib/engine-bench.js';
+import { emitResult, runChild } from './lib/proc.js';
+import { fmtCount, fmtNs, type Row } from './lib/report.js';
 
 const KINDS: readonly EngineKind[] = ['wasm', 'ts'];
 const DISTINCT = 10_000;
 const BATCH = 100_000;
-const RESULT_PREFIX = 'ENCODINGS_MEMORY_RESULT ';
 
 type Data = 'doubles' | 'integers';
 
@@ -84,26 +95,19 @@ async function measureMemoryChild(kind: EngineKind, data: Data, values: number):
     buildMs,
   };
   consume(engine.quantile(1, 50)); // the pool is still reachable when measured
-  process.stdout.write(`${RESULT_PREFIX}${JSON.stringify(result)}\n`);
+  emitResult(result);
 }
 
-function memoryChild(kind: EngineKind, data: Data, values: number): Promise<MemoryResult> {
-  const args = ['--expose-gc', fileURLToPath(import.meta.url), '--child', kind, '--data', data, '--values', String(values)];
-  return new Promise((resolve, reject) => {
-    // The allocator setting npm start uses.
-    const child = spawn(process.execPath, args, {
-      stdio: ['ignore', 'pipe', 'inherit'],
-      env: { ...process.env, MALLOC_MMAP_THRESHOLD_: '131072' },
-    });
-    let out = '';
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (out += chunk));
-    child.on('error', reject);
-    child.on('exit', (code) => {
-      const line = out.split('\n').find((l) => l.startsWith(RESULT_PREFIX));
-      if (code !== 0 || line === undefined) reject(new Error(`memory child ${kind} ${data} exited with ${code}`));
-      else resolve(JSON.parse(line.slice(RESULT_PREFIX.length)) as MemoryResult);
-    });
+/** One measurement in a fresh `node --expose-gc`, with the environment `npm start` gives the server. */
+async function memoryChild(kind: EngineKind, data: Data, values: number): Promise<MemoryResult> {
+  const { GLIBC_TUNABLES: _g, MALLOC_MMAP_THRESHOLD_: _m, ...baseEnv } = process.env;
+  const script = fileURLToPath(import.meta.url);
+  const { result } = await runChild<MemoryResult>(script, ['--child', kind, data, String(values)], {
+    nodeArgs: ['--expose-gc'],
+    env: { ...baseEnv, ...SERVER_ENV },
+    timeoutMs: 900_000,
   });
+  return result;
 }
 
 // ---- timed rows ---------------------------------------------------------------
@@ -177,48 +181,42 @@ async function unionTasks(kind: EngineKind, data: Data, label: string): Promise<
   ];
 }
 
-export async function run(args: BenchArgs): Promise<BenchReport> {
-  const started = performance.now();
+async function run(quick: boolean): Promise<BenchReport> {
   const notes: string[] = [];
-  const summary: Record<string, number | string | boolean> = {};
 
   // Memory.
   const memory: MemoryResult[] = [];
-  const doubles = args.quick ? 1e6 : 1e7;
-  const integers = args.quick ? 1e7 : 1e8;
+  const doubles = quick ? 1e6 : 1e7;
+  const integers = quick ? 1e7 : 1e8;
   for (const kind of KINDS) {
     for (const [data, values] of [
       ['doubles', doubles],
       ['integers', integers],
     ] as const) {
-      progress(`  encodings: ${formatCount(values)} ${data} in a fresh ${kind} child …`);
+      progress(`  encodings: ${fmtCount(values)} ${data} in a fresh ${kind} child …`);
       memory.push(await memoryChild(kind, data, values));
     }
   }
   const perValue = (bytes: number, n: number): number => Math.round((bytes / n) * 1000) / 1000;
-  const memoryRows: TableRow[] = memory.map((m) => ({
+  const memoryRows: Row[] = memory.map((m) => ({
     engine: m.engine,
-    data: `${formatCount(m.values)} ${m.data}`,
+    data: `${fmtCount(m.values)} ${m.data}`,
     runs: `${m.runs} (${m.countedRuns} counted)`,
     'run arrays B/value': perValue(m.runBytes, m.values),
     'RSS B/value': perValue(m.rssDelta, m.values),
     'heap B/value': perValue(m.heapDelta, m.values),
     'build s': Math.round(m.buildMs / 100) / 10,
   }));
-  for (const m of memory) {
-    summary[`${m.engine} ${m.data} RSS B/value`] = perValue(m.rssDelta, m.values);
-    summary[`${m.engine} ${m.data} run arrays B/value`] = perValue(m.runBytes, m.values);
-  }
   notes.push(
-    `Targets: RSS ≤ 8.5 B/value for 10^7 random doubles (the service's own figure comes from bench/server-memory.ts), ≤ 1 B/value for 10^8 integers over 10^4 distinct. RSS is the child's growth from an empty engine to the built pool after full collections, with MALLOC_MMAP_THRESHOLD_=131072 as under npm start.`,
+    `Targets: RSS ≤ 8.5 B/value for 10^7 random doubles (the service's own figure comes from bench/server-memory.ts), ≤ 1 B/value for 10^8 integers over 10^4 distinct. RSS is the child's growth from an empty engine to the built pool after full collections, in the environment npm start gives the server (${serverEnvText()}).`,
   );
 
   // Query after append, merge, union.
-  const size = args.quick ? 1e6 : 1e7;
+  const size = quick ? 1e6 : 1e7;
   const queryCases: [Data, EncodingPolicy, string][] = [
-    ['doubles', 'auto', `${formatCount(size)} doubles (plain)`],
-    ['integers', 'auto', `${formatCount(size)} integers (counted)`],
-    ['integers', 'plain', `${formatCount(size)} integers (plain forced)`],
+    ['doubles', 'auto', `${fmtCount(size)} doubles (plain)`],
+    ['integers', 'auto', `${fmtCount(size)} integers (counted)`],
+    ['integers', 'plain', `${fmtCount(size)} integers (plain forced)`],
   ];
   const records: TaskRecord[] = [];
   for (const [data, encoding, label] of queryCases) {
@@ -226,56 +224,53 @@ export async function run(args: BenchArgs): Promise<BenchReport> {
       ...(await Promise.all(KINDS.map((kind) => queryTasks(kind, data, encoding, size, label)))).flat(),
       ...harnessTasks(label),
     ];
-    records.push(...runGroup(`query ${label}`, groupTiming(args.quick, 'fast'), specs));
+    records.push(...runGroup(`query ${label}`, groupTiming(quick, 'fast'), specs));
   }
   const kernels: Kernels[] = [await createWasmKernels({ build: 'release' }), createTsKernels()];
-  const n = args.quick ? 1e5 : 1e6;
+  const n = quick ? 1e5 : 1e6;
   const merges = mergeTasks(kernels, n);
-  records.push(...runGroup(`merge ${formatCount(n)} + ${formatCount(n)}`, groupTiming(args.quick, 'slow'), merges.specs));
+  records.push(...runGroup(`merge ${fmtCount(n)} + ${fmtCount(n)}`, groupTiming(quick, 'slow'), merges.specs));
   for (const data of ['doubles', 'integers'] as const) {
     const label = `100 × 1e5 ${data}`;
     const specs = [...(await Promise.all(KINDS.map((kind) => unionTasks(kind, data, label)))).flat(), ...harnessTasks(label)];
-    records.push(...runGroup(`union ${label}`, groupTiming(args.quick, 'fast'), specs));
+    records.push(...runGroup(`union ${label}`, groupTiming(quick, 'fast'), specs));
   }
 
-  const queryRows: TableRow[] = queryCases.map(([, , label]) => {
-    const row: TableRow = { case: label };
+  const queryRows: Row[] = queryCases.map(([, , label]) => {
+    const row: Row = { case: label };
     for (const kind of KINDS) {
       const r = pick(records, { task: `${kind} query after append [${label}]` });
-      row[`${kind} p50`] = formatNs(r.p50Ns);
-      row[`${kind} p99`] = formatNs(r.p99Ns);
+      row[`${kind} p50`] = fmtNs(r.p50Ns);
+      row[`${kind} p99`] = fmtNs(r.p99Ns);
       row[`${kind} runs`] = String(r.extra?.runs);
       row[`${kind} p50 / 50 µs`] = Math.round((r.p50Ns / 50_000) * 100) / 100;
-      summary[`${kind} query after append p50 µs ${label}`] = r.p50Ns / 1e3;
     }
     return row;
   });
-  const mergeRows: TableRow[] = merges.cases.map((label) => {
-    const row: TableRow = { case: `${formatCount(n)} + ${formatCount(n)} ${label}` };
+  const mergeRows: Row[] = merges.cases.map((label) => {
+    const row: Row = { case: `${fmtCount(n)} + ${fmtCount(n)} ${label}` };
     for (const k of kernels) {
       const r = pick(records, { task: `${k.kind} merge [${label}]` });
-      row[`${k.kind} mean`] = formatNs(r.meanNs);
+      row[`${k.kind} mean`] = fmtNs(r.meanNs);
       row[`${k.kind} ns/value`] = Math.round((r.meanNs / (2 * n)) * 100) / 100;
-      summary[`${k.kind} merge ms ${label}`] = r.meanNs / 1e6;
     }
     return row;
   });
   const compress = pick(records, { task: 'compress [integers]' });
   mergeRows.push({
-    case: `compress ${formatCount(n)} sorted integers`,
-    'wasm mean': formatNs(compress.meanNs),
+    case: `compress ${fmtCount(n)} sorted integers`,
+    'wasm mean': fmtNs(compress.meanNs),
     'wasm ns/value': Math.round((compress.meanNs / n) * 100) / 100,
   });
-  const unionRows: TableRow[] = (['doubles', 'integers'] as const).map((data) => {
+  const unionRows: Row[] = (['doubles', 'integers'] as const).map((data) => {
     const label = `100 × 1e5 ${data}`;
-    const row: TableRow = { case: label };
+    const row: Row = { case: label };
     for (const kind of KINDS) {
       const r = pick(records, { task: `${kind} union of 100 pools [${label}]` });
-      row[`${kind} p50`] = formatNs(r.p50Ns);
-      row[`${kind} p99`] = formatNs(r.p99Ns);
+      row[`${kind} p50`] = fmtNs(r.p50Ns);
+      row[`${kind} p99`] = fmtNs(r.p99Ns);
       row[`${kind} runs`] = String(r.extra?.runs);
       row[`${kind} p50 / 1 ms`] = Math.round((r.p50Ns / 1e6) * 100) / 100;
-      summary[`${kind} union p50 µs ${label}`] = r.p50Ns / 1e3;
     }
     return row;
   });
@@ -286,10 +281,7 @@ export async function run(args: BenchArgs): Promise<BenchReport> {
   );
 
   return {
-    bench: 'encodings',
     title: 'Run encodings (plain / counted) and percentiles across pools',
-    quick: args.quick,
-    elapsedMs: performance.now() - started,
     records,
     tables: [
       { title: 'Memory: bytes per value (run arrays, process RSS)', rows: memoryRows },
@@ -298,18 +290,17 @@ export async function run(args: BenchArgs): Promise<BenchReport> {
       { title: 'Percentiles across 100 pools of 1e5', rows: unionRows },
     ],
     notes,
-    summary,
     data: memory,
   };
 }
 
-if (isMain(import.meta.url) && parseArgs().named.has('child')) {
-  const named = parseArgs().named;
-  const kind = named.get('child') as EngineKind;
-  measureMemoryChild(kind, named.get('data') as Data, Number(named.get('values'))).catch((error: unknown) => {
+// `--child KIND DATA VALUES`: one memory measurement, in its own process
+const [mode, childKind, childData, childValues] = process.argv.slice(2);
+if (mode === '--child' && (childKind === 'wasm' || childKind === 'ts') && (childData === 'doubles' || childData === 'integers')) {
+  measureMemoryChild(childKind, childData, Number(childValues)).catch((error: unknown) => {
     console.error(error);
     process.exitCode = 1;
   });
 } else {
-  runIfMain(import.meta.url, run);
+  runBench('encodings', run);
 }

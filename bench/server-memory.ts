@@ -8,20 +8,15 @@
 //   npm run bench:memory                      1e7 values of each kind
 //   npm run bench:memory -- --values 1e8 --data integers --fsync always
 
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { mkdir, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { findPackageRoot } from '../src/core/wasm-module.js';
-import { parseArgs } from './lib/cli.js';
+import { readFileSync, rmSync } from 'node:fs';
+import { SERVER_ENV, serverEnvText } from '../src/server-env.js';
+import { startServer } from '../test/helpers/server-process.js';
 import { seededRng } from './lib/data.js';
-import { freePort, installChildCleanup, jsonLine, startServer } from './lib/http-procs.js';
-import { progress } from './lib/measure.js';
+import { progress } from './lib/engine-bench.js';
+import { printTable, writeResults, type Row } from './lib/report.js';
 
 const BODY_VALUES = 100_000;
 const SETTLE_MS = 3000;
-/** What `npm start` sets (package.json). */
-const NPM_START_ENV = { MALLOC_MMAP_THRESHOLD_: '131072' };
 
 type Data = 'doubles' | 'integers';
 
@@ -36,21 +31,15 @@ function metric(text: string, name: string): number {
   return match === null ? Number.NaN : Number(match[1]);
 }
 
-async function measure(data: Data, values: number, fsync: string): Promise<Record<string, number | string>> {
-  const root = await findPackageRoot();
-  const dataDir = mkdtempSync(join(tmpdir(), 'poolq-memory-'));
-  const port = await freePort();
-  const server = await startServer({
-    name: 'poolq',
-    command: process.execPath,
-    args: [join(root, 'dist/src/main.js'), '--port', String(port), '--data-dir', dataDir, '--fsync', fsync],
-    env: { ...process.env, ...NPM_START_ENV },
-    readyFromLine: (line) => (jsonLine(line)?.msg === 'poolq ready' ? port : undefined),
-  });
+async function measure(data: Data, values: number, fsync: string): Promise<Row> {
+  // startServer adds SERVER_ENV, the environment npm start gives the server.
+  const server = await startServer(['--fsync', fsync]);
   try {
+    const port = server.port;
+    const pid = server.proc.pid!;
     const url = `http://127.0.0.1:${port}`;
     await new Promise((resolve) => setTimeout(resolve, 1000));
-    const before = rssBytes(server.pid);
+    const before = rssBytes(pid);
     const rng = seededRng(values);
     const body = new Array<number>(BODY_VALUES);
     const started = performance.now();
@@ -62,7 +51,7 @@ async function measure(data: Data, values: number, fsync: string): Promise<Recor
     }
     const appendS = (performance.now() - started) / 1000;
     await new Promise((resolve) => setTimeout(resolve, SETTLE_MS));
-    const after = rssBytes(server.pid);
+    const after = rssBytes(pid);
     const text = await (await fetch(`${url}/metrics`)).text();
     const perValue = (bytes: number): number => Math.round((bytes / values) * 100) / 100;
     return {
@@ -80,35 +69,35 @@ async function measure(data: Data, values: number, fsync: string): Promise<Recor
     };
   } finally {
     await server.stop();
-    rmSync(dataDir, { recursive: true, force: true });
+    rmSync(server.dataDir, { recursive: true, force: true });
   }
 }
 
+/** `--values N`, `--data doubles|integers`, `--fsync MODE` (each `--name value`). */
+function option(name: string): string | undefined {
+  const at = process.argv.indexOf(`--${name}`);
+  return at >= 0 ? process.argv[at + 1] : undefined;
+}
+
 async function main(): Promise<void> {
-  installChildCleanup();
-  const named = parseArgs().named;
-  const values = Number(named.get('values') ?? 1e7);
-  const fsync = named.get('fsync') ?? 'never';
-  const kinds: Data[] = named.has('data') ? [named.get('data') as Data] : ['doubles', 'integers'];
-  const rows = [];
+  const values = Number(option('values') ?? 1e7);
+  const fsync = option('fsync') ?? 'never';
+  const only = option('data');
+  const kinds: Data[] = only === 'doubles' || only === 'integers' ? [only] : ['doubles', 'integers'];
+  const rows: Row[] = [];
   for (const data of kinds) {
     progress(`  server memory: ${values} ${data}, --fsync ${fsync} …`);
     rows.push(await measure(data, values, fsync));
   }
-  console.log(
-    `\n=== Service RSS per stored value (npm start settings, bodies of ${BODY_VALUES} values, read ${SETTLE_MS / 1000} s after the last) ===`,
+  printTable(
+    `Service RSS per stored value (${serverEnvText()}, bodies of ${BODY_VALUES} values, read ${SETTLE_MS / 1000} s after the last)`,
+    rows,
   );
-  console.table(rows);
   console.log('  • Target: RSS growth ≤ 8.5 B/value for 1e7 random doubles; ≤ 1 B/value for 1e8 integers over 1e4 distinct.');
   console.log(
     '  • "run arrays" is poolq_run_buffer_bytes ÷ values: what the runs themselves hold (8 B/value plain, 16 B per distinct value counted).',
   );
-  const dir = join(await findPackageRoot(), 'bench', 'results');
-  await mkdir(dir, { recursive: true });
-  await writeFile(
-    join(dir, 'server-memory.json'),
-    JSON.stringify({ date: new Date().toISOString(), node: process.version, env: NPM_START_ENV, rows }, null, 2),
-  );
+  writeResults('server-memory', { env: SERVER_ENV, rows });
 }
 
 main().catch((error: unknown) => {

@@ -35,6 +35,10 @@ export interface Config {
   logLevel: string;
   /** When set, data endpoints require `Authorization: Bearer <token>`. */
   authToken: string | null;
+  /** /ws: close a socket silent this long (pings are sent before). */
+  wsIdleTimeoutSeconds: number;
+  /** /ws: close a socket (1008) whose unsent replies exceed this many bytes. */
+  wsMaxBacklogBytes: number;
 }
 
 interface Setting {
@@ -96,6 +100,18 @@ export const SETTINGS = {
     env: 'AUTH_TOKEN',
     default: '',
     help: 'require Authorization: Bearer <token> on data endpoints (empty: off)',
+  },
+  wsIdleTimeout: {
+    flag: 'ws-idle-timeout',
+    env: 'WS_IDLE_TIMEOUT',
+    default: '60',
+    help: '/ws: seconds of silence before a socket is closed (pinged first; 8-960)',
+  },
+  wsMaxBacklog: {
+    flag: 'ws-max-backlog',
+    env: 'WS_MAX_BACKLOG',
+    default: '4MiB',
+    help: '/ws: close a socket (1008) with more unsent replies than this',
   },
 } as const satisfies Record<string, Setting>;
 
@@ -163,5 +179,7 @@ export function loadConfig(argv: readonly string[] = process.argv.slice(2), env:
     shutdownGraceMs: integerIn(S.shutdownGraceMs, raw(S.shutdownGraceMs), 0, 3_600_000),
     logLevel: oneOf(S.logLevel, raw(S.logLevel), ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const),
     authToken: raw(S.authToken) === '' ? null : raw(S.authToken),
+    wsIdleTimeoutSeconds: integerIn(S.wsIdleTimeout, raw(S.wsIdleTimeout), 8, 960),
+    wsMaxBacklogBytes: sizeIn(S.wsMaxBacklog, raw(S.wsMaxBacklog), 64 << 10),
   };
 }

@@ -63,6 +63,13 @@ const poolId = fc.oneof(fc.integer({ min: 0, max: 1e6 }), fc.constant(MAX_POOL_I
 const percentile = fc.oneof(fc.double({ min: 0, max: 100, noNaN: true }), anyField);
 const method = fc.oneof(fc.constantFrom(...QUANTILE_METHODS), anyField);
 
+const finite = fc.double({ noNaN: true, noDefaultInfinity: true });
+
+/** Valid bodies (a sixth), bodies mixing valid and invalid fields, and anything else. */
+function nearMisses(valid: fc.Arbitrary<unknown>, mixed: fc.Arbitrary<unknown>): fc.Arbitrary<unknown> {
+  return fc.oneof({ weight: 1, arbitrary: valid }, { weight: 4, arbitrary: mixed }, { weight: 1, arbitrary: anyField });
+}
+
 function agree(
   schema: Parameters<typeof TypeCompiler.Compile>[0],
   parse: (value: unknown) => unknown,
@@ -86,7 +93,10 @@ describe('request schemas accept exactly what the parsers accept', () => {
     agree(
       SCHEMAS.AddRequest,
       parseAddRequest,
-      fc.oneof(body({ poolId, poolValues: fc.oneof(numberList(6), anyField), extra: anyField }), anyField),
+      nearMisses(
+        fc.record({ poolId: fc.nat(), poolValues: fc.array(finite, { minLength: 1, maxLength: 4 }) }),
+        body({ poolId, poolValues: fc.oneof(numberList(6), anyField), extra: anyField }),
+      ),
     );
   });
 
@@ -102,26 +112,18 @@ describe('request schemas accept exactly what the parsers accept', () => {
       fc.constant(new Array<number>(MAX_POOLS_PER_QUERY + 1).fill(1)),
       anyField,
     );
-    agree(
-      SCHEMAS.QueryRequest,
-      parseQueryRequest,
-      fc.oneof(
-        body({ poolId, percentile, percentiles, method, extra: anyField }),
-        body({ poolIds, percentile, percentiles, method, extra: anyField }),
-        body({ poolId, poolIds, percentile, percentiles, method }),
-        // Well-formed ones, so the accepting side is reached often whatever the seed.
-        fc
-          .tuple(
-            fc.oneof(fc.record({ poolId: fc.nat() }), fc.record({ poolIds: fc.array(fc.nat(), { minLength: 1, maxLength: 4 }) })),
-            fc.oneof(
-              fc.record({ percentile: fc.double({ min: 0, max: 100, noNaN: true }) }),
-              fc.record({ percentiles: fc.array(fc.integer({ min: 0, max: 100 }), { minLength: 1, maxLength: 3 }) }),
-            ),
-          )
-          .map(([target, asked]) => ({ ...target, ...asked })),
-        anyField,
-      ),
+    const valid = fc.oneof(
+      fc.record({ poolId: fc.nat(), percentile: fc.double({ min: 0, max: 100, noNaN: true }) }),
+      fc.record({ poolId: fc.nat(), percentiles: percentiles.filter(Array.isArray), method: fc.constantFrom(...QUANTILE_METHODS) }),
+      fc.record({ poolIds: fc.array(fc.nat(), { minLength: 1, maxLength: 4 }), percentile: fc.double({ min: 0, max: 100, noNaN: true }) }),
+      fc.record({ poolIds: fc.array(fc.nat(), { minLength: 1, maxLength: 4 }), percentiles: percentiles.filter(Array.isArray) }),
     );
+    const mixed = fc.oneof(
+      body({ poolId, percentile, percentiles, method, extra: anyField }),
+      body({ poolIds, percentile, percentiles, method, extra: anyField }),
+      body({ poolId, poolIds, percentile, percentiles, method }),
+    );
+    agree(SCHEMAS.QueryRequest, parseQueryRequest, nearMisses(valid, mixed));
   });
 
   it('RetentionRequest ≡ parseRetentionRequest (PUT /pools/{poolId}/retention)', () => {
@@ -130,7 +132,11 @@ describe('request schemas accept exactly what the parsers accept', () => {
       fc.constantFrom(0, MAX_WINDOW_SECONDS + 1, 1.5, -1),
       anyField,
     );
-    agree(SCHEMAS.RetentionRequest, parseRetentionRequest, fc.oneof(body({ windowSeconds, extra: anyField }), anyField));
+    agree(
+      SCHEMAS.RetentionRequest,
+      parseRetentionRequest,
+      nearMisses(fc.record({ windowSeconds: fc.integer({ min: 1, max: MAX_WINDOW_SECONDS }) }), body({ windowSeconds, extra: anyField })),
+    );
   });
 
   it('QueryRequest ≡ parseQueryRequest at the percentile-count limit', () => {
