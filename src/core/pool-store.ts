@@ -27,10 +27,13 @@ import type {
   AppendOutcome,
   EngineStats,
   MergeOffloader,
+  PoolHistogram,
   PoolPage,
+  PoolRank,
   PoolSummary,
   QuantileEngine,
 } from './engine.js';
+import { histogramOf, rankCounts } from './distribution.js';
 import { invalidOption, invalidRequest, nonFiniteValue, poolNotFound } from './errors.js';
 import type { EngineKind, Kernels, QuantilePlan } from './kernels.js';
 import { isQuantileMethod, METHOD_ID, type QuantileMethod } from './methods.js';
@@ -226,7 +229,12 @@ export class PoolStore implements QuantileEngine {
   private readonly tail: TailPolicy;
 
   constructor(kernels: Kernels, tail: TailPolicy = DEFAULT_TAIL) {
-    if (!(Number.isSafeInteger(tail.appendMaxValues) && Number.isSafeInteger(tail.maxValues) && tail.appendMaxValues >= 0 && tail.maxValues >= tail.appendMaxValues)) {
+    if (!(
+      Number.isSafeInteger(tail.appendMaxValues) &&
+      Number.isSafeInteger(tail.maxValues) &&
+      tail.appendMaxValues >= 0 &&
+      tail.maxValues >= tail.appendMaxValues
+    )) {
       throw invalidOption('tail', 'integers 0 <= appendMaxValues <= maxValues', JSON.stringify(tail));
     }
     this.kernels = kernels;
@@ -310,6 +318,21 @@ export class PoolStore implements QuantileEngine {
     const pool = this.requirePool(poolId);
     const { min, max } = extremes(pool.allRuns());
     return { poolId, count: pool.count, min, max };
+  }
+
+  histogram(poolId: number, bins: number, range: { min?: number; max?: number } = {}): PoolHistogram {
+    const pool = this.requirePool(poolId);
+    const runs = pool.allRuns();
+    const { min, max } = extremes(runs);
+    const counts = histogramOf(runs, bins, range.min ?? min, range.max ?? max);
+    return { poolId, count: pool.count, min, max, ...counts };
+  }
+
+  rank(poolId: number, value: number): PoolRank {
+    const pool = this.requirePool(poolId);
+    if (!Number.isFinite(value)) throw invalidRequest('value', `value must be a finite number, got ${value}.`);
+    const { below, equal } = rankCounts(pool.allRuns(), value);
+    return { poolId, count: pool.count, below, equal, fraction: (below + equal) / pool.count };
   }
 
   deletePool(poolId: number): boolean {
@@ -431,7 +454,7 @@ export class PoolStore implements QuantileEngine {
   /** Applies the merge policy until no adjacent pair qualifies. */
   private compact(poolId: number, pool: Pool): void {
     const runs = pool.runs;
-    for (let i = runs.length - 2; i >= 0; ) {
+    for (let i = runs.length - 2; i >= 0;) {
       const a = runs[i];
       const b = runs[i + 1];
       if (a.length > MERGE_RATIO * b.length || pool.merging.has(a) || pool.merging.has(b)) {

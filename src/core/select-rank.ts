@@ -8,7 +8,7 @@
 import { totalLess, type SortedRun } from './sorted-run.js';
 
 /** First index in [lo, hi) whose value is not < x. */
-function lowerBound(run: Float64Array, x: number, lo: number, hi: number): number {
+export function lowerBound(run: Float64Array, x: number, lo: number, hi: number): number {
   while (lo < hi) {
     const mid = (lo + hi) >>> 1;
     if (run[mid] < x) lo = mid + 1;
@@ -18,7 +18,7 @@ function lowerBound(run: Float64Array, x: number, lo: number, hi: number): numbe
 }
 
 /** First index in [lo, hi) whose value is > x. */
-function upperBound(run: Float64Array, x: number, lo: number, hi: number): number {
+export function upperBound(run: Float64Array, x: number, lo: number, hi: number): number {
   while (lo < hi) {
     const mid = (lo + hi) >>> 1;
     if (run[mid] <= x) lo = mid + 1;
