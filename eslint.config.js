@@ -21,6 +21,11 @@ export default tseslint.config(
     },
   },
   {
+    // The dashboard runs in the browser.
+    files: ['web/**/*.ts'],
+    languageOptions: { globals: { ...globals.browser } },
+  },
+  {
     // AssemblyScript: its own types (i32, f64, usize…) and builtins are globals to ESLint.
     files: ['assembly/**/*.ts'],
     rules: { 'no-undef': 'off', '@typescript-eslint/no-unused-vars': 'off' },

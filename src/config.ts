@@ -35,6 +35,11 @@ export interface Config {
   logLevel: string;
   /** When set, data endpoints require `Authorization: Bearer <token>`. */
   authToken: string | null;
+  /** Largest body POST /imports accepts (spooled to the data directory, not held in memory). */
+  maxImportBytes: number;
+  /** A data file loaded into importPool at start-up when that pool does not exist yet. */
+  importFile: string | null;
+  importPool: number | null;
 }
 
 interface Setting {
@@ -52,16 +57,59 @@ export const SETTINGS = {
   fsync: { flag: 'fsync', env: 'FSYNC', default: 'always', help: 'always (ack after fdatasync), interval, never' },
   fsyncIntervalMs: { flag: 'fsync-interval-ms', env: 'FSYNC_INTERVAL_MS', default: '100', help: 'fdatasync period for --fsync=interval' },
   maxBody: { flag: 'max-body', env: 'MAX_BODY', default: '16MiB', help: 'largest request body (B, KiB, MiB, GiB suffixes)' },
-  snapshotIntervalMs: { flag: 'snapshot-interval-ms', env: 'SNAPSHOT_INTERVAL_MS', default: '300000', help: 'snapshot at least this often (0: never by time)' },
-  snapshotWalBytes: { flag: 'snapshot-wal-bytes', env: 'SNAPSHOT_WAL_BYTES', default: '256MiB', help: 'snapshot once the log grew this much' },
+  snapshotIntervalMs: {
+    flag: 'snapshot-interval-ms',
+    env: 'SNAPSHOT_INTERVAL_MS',
+    default: '300000',
+    help: 'snapshot at least this often (0: never by time)',
+  },
+  snapshotWalBytes: {
+    flag: 'snapshot-wal-bytes',
+    env: 'SNAPSHOT_WAL_BYTES',
+    default: '256MiB',
+    help: 'snapshot once the log grew this much',
+  },
   workers: { flag: 'workers', env: 'WORKERS', default: '1', help: 'piscina worker threads for heavy work (0: all inline)' },
-  offloadMergeValues: { flag: 'offload-merge-values', env: 'OFFLOAD_MERGE_VALUES', default: '262144', help: 'merges at least this large run on a worker' },
-  offloadSortValues: { flag: 'offload-sort-values', env: 'OFFLOAD_SORT_VALUES', default: '65536', help: 'batches at least this large are sorted on a worker' },
-  offloadParseBytes: { flag: 'offload-parse-bytes', env: 'OFFLOAD_PARSE_BYTES', default: '1MiB', help: 'bodies at least this large are parsed on a worker' },
+  offloadMergeValues: {
+    flag: 'offload-merge-values',
+    env: 'OFFLOAD_MERGE_VALUES',
+    default: '262144',
+    help: 'merges at least this large run on a worker',
+  },
+  offloadSortValues: {
+    flag: 'offload-sort-values',
+    env: 'OFFLOAD_SORT_VALUES',
+    default: '65536',
+    help: 'batches at least this large are sorted on a worker',
+  },
+  offloadParseBytes: {
+    flag: 'offload-parse-bytes',
+    env: 'OFFLOAD_PARSE_BYTES',
+    default: '1MiB',
+    help: 'bodies at least this large are parsed on a worker',
+  },
   slowRequestMs: { flag: 'slow-request-ms', env: 'SLOW_REQUEST_MS', default: '250', help: 'log requests slower than this' },
-  shutdownGraceMs: { flag: 'shutdown-grace-ms', env: 'SHUTDOWN_GRACE_MS', default: '10000', help: 'wait this long for in-flight requests at shutdown' },
+  shutdownGraceMs: {
+    flag: 'shutdown-grace-ms',
+    env: 'SHUTDOWN_GRACE_MS',
+    default: '10000',
+    help: 'wait this long for in-flight requests at shutdown',
+  },
   logLevel: { flag: 'log-level', env: 'LOG_LEVEL', default: 'info', help: 'pino level: fatal, error, warn, info, debug' },
-  authToken: { flag: 'auth-token', env: 'AUTH_TOKEN', default: '', help: 'require Authorization: Bearer <token> on data endpoints (empty: off)' },
+  authToken: {
+    flag: 'auth-token',
+    env: 'AUTH_TOKEN',
+    default: '',
+    help: 'require Authorization: Bearer <token> on data endpoints (empty: off)',
+  },
+  maxImport: { flag: 'max-import', env: 'MAX_IMPORT', default: '4GiB', help: 'largest POST /imports body (spooled to the data directory)' },
+  importFile: {
+    flag: 'import',
+    env: 'IMPORT',
+    default: '',
+    help: 'data file (csv, ndjson or f64 by extension) loaded at start-up into --import-pool if that pool does not exist',
+  },
+  importPool: { flag: 'import-pool', env: 'IMPORT_POOL', default: '', help: 'pool that --import fills' },
 } as const satisfies Record<string, Setting>;
 
 const SIZE_UNITS: Record<string, number> = { b: 1, kb: 1e3, kib: 1024, mb: 1e6, mib: 1024 ** 2, gb: 1e9, gib: 1024 ** 3 };
@@ -105,10 +153,15 @@ function oneOf<T extends string>(setting: Setting, raw: string, allowed: readonl
   return raw as T;
 }
 
+function startupImport(file: string, pool: string): { importFile: string | null; importPool: number | null } {
+  if (file === '' && pool === '') return { importFile: null, importPool: null };
+  if (file === '') throw new ConfigError(SETTINGS.importFile, file, 'a file when --import-pool is set');
+  const poolId = integerIn(SETTINGS.importPool, pool, 0, Number.MAX_SAFE_INTEGER);
+  return { importFile: path.resolve(file), importPool: poolId };
+}
+
 export function loadConfig(argv: readonly string[] = process.argv.slice(2), env: NodeJS.ProcessEnv = process.env): Config {
-  const options = Object.fromEntries(
-    Object.values(SETTINGS).map((s) => [s.flag, { type: 'string' as const }]),
-  );
+  const options = Object.fromEntries(Object.values(SETTINGS).map((s) => [s.flag, { type: 'string' as const }]));
   const { values } = parseArgs({ args: [...argv], options, strict: true, allowPositionals: false });
   const raw = (s: Setting): string => (values[s.flag] as string | undefined) ?? env[s.env] ?? s.default;
   const S = SETTINGS;
@@ -130,5 +183,7 @@ export function loadConfig(argv: readonly string[] = process.argv.slice(2), env:
     shutdownGraceMs: integerIn(S.shutdownGraceMs, raw(S.shutdownGraceMs), 0, 3_600_000),
     logLevel: oneOf(S.logLevel, raw(S.logLevel), ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const),
     authToken: raw(S.authToken) === '' ? null : raw(S.authToken),
+    maxImportBytes: sizeIn(S.maxImport, raw(S.maxImport), 64),
+    ...startupImport(raw(S.importFile), raw(S.importPool)),
   };
 }

@@ -48,6 +48,7 @@ export function errorBody(code: string, message: string, field?: string): string
 export class Exchange {
   aborted = false;
   done = false;
+  private abortListener: (() => void) | null = null;
   readonly startedAt = performance.now();
 
   constructor(
@@ -57,11 +58,17 @@ export class Exchange {
   ) {
     res.onAborted(() => {
       this.aborted = true;
+      this.abortListener?.();
       if (!this.done) {
         this.done = true;
         this.hooks.finished(this, '499');
       }
     });
+  }
+
+  /** Runs `listener` if the client goes away before the reply (uWS keeps one abort handler per response: this one). */
+  whenAborted(listener: () => void): void {
+    this.abortListener = listener;
   }
 
   get open(): boolean {
@@ -76,7 +83,13 @@ export class Exchange {
     this.hooks.finished(this, status.slice(0, 3));
   }
 
-  private write(status: string, body: string | Buffer, contentType: string, headers: Record<string, string> | undefined, close: boolean): void {
+  private write(
+    status: string,
+    body: string | Buffer,
+    contentType: string,
+    headers: Record<string, string> | undefined,
+    close: boolean,
+  ): void {
     const res = this.res;
     res.writeStatus(status).writeHeader('content-type', contentType);
     if (headers !== undefined) for (const name in headers) res.writeHeader(name, headers[name]);

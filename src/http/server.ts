@@ -14,8 +14,13 @@ import type { Offload } from '../workers/offload.js';
 import { BodyBufferPool } from './body-buffers.js';
 import { readBody } from './body-reader.js';
 import { parseQueryBodyFast } from './bulk-parse.js';
+import { parseHistogramQuery, parseRankQuery } from '../protocol/distribution-query.js';
+import { parseImportQuery } from '../protocol/import-format.js';
+import { loadDashboardAssets, type DashboardAssets } from './dashboard-assets.js';
 import { loadDocsAssets, type DocsAssets } from './docs-page.js';
 import { Exchange, inUwsCallback, jsonNumber, type ExchangeHooks } from './exchange.js';
+import type { ImportJobs } from './import-jobs.js';
+import { spoolBody } from './import-upload.js';
 import type { Metrics } from './metrics.js';
 import { buildOpenApiDocument } from './openapi.js';
 import type { Uws } from './uws-loader.js';
@@ -40,6 +45,7 @@ export interface ServerDeps {
   metrics: Metrics;
   logger: Logger;
   offload: Offload | null;
+  imports: ImportJobs;
 }
 
 const INSERTED = '"Inserted"';
@@ -47,6 +53,7 @@ const APPENDED = '"Appended"';
 const OK = '200 OK';
 const CREATED = '201 Created';
 const NO_CONTENT = '204 No Content';
+const ACCEPTED = '202 Accepted';
 
 export class PoolqServer implements ExchangeHooks {
   private readonly app: TemplatedApp;
@@ -57,6 +64,7 @@ export class PoolqServer implements ExchangeHooks {
   private drained: (() => void) | null = null;
   private readonly openApiJson: string;
   private docs: DocsAssets | null = null;
+  private dashboard: DashboardAssets | null = null;
   private readonly bodyBuffers = new BodyBufferPool();
   private readonly expectedAuthorization: Buffer | null;
 
@@ -176,9 +184,46 @@ export class PoolqServer implements ExchangeHooks {
       const id = req.getParameter(0);
       this.withBody(res, req, 'POST /pools/{poolId}/values', true, (ex, body) => {
         const poolId = parsePoolIdText(id);
-        const values = this.parseLarge(body, (offload) => offload.parseValuesBody(body), () => checkValues(parseJson(body), 'body'));
+        const values = this.parseLarge(
+          body,
+          (offload) => offload.parseValuesBody(body),
+          () => checkValues(parseJson(body), 'body'),
+        );
         ex.settle(values, (parsed) => this.appendParsed(ex, { poolId, values: parsed }, true));
       });
+    });
+    app.get('/pools/:poolId/histogram', (res, req) => {
+      const id = req.getParameter(0);
+      const query = req.getQuery();
+      this.sync(res, req, 'GET /pools/{poolId}/histogram', (ex) => this.poolHistogram(ex, id, query));
+    });
+    app.get('/pools/:poolId/rank', (res, req) => {
+      const id = req.getParameter(0);
+      const query = req.getQuery();
+      this.sync(res, req, 'GET /pools/{poolId}/rank', (ex) => this.poolRank(ex, id, query));
+    });
+    app.post('/imports', (res, req) => this.startImport(res, req));
+    app.get('/imports/:jobId', (res, req) => {
+      const jobId = req.getParameter(0);
+      this.sync(res, req, 'GET /imports/{jobId}', (ex) => {
+        const job = this.deps.imports.get(jobId);
+        if (job === undefined)
+          ex.sendError(
+            new PoolqError('not_found', `No import job ${JSON.stringify(jobId)} (jobs are forgotten when the server restarts).`),
+          );
+        else ex.send(OK, JSON.stringify(job));
+      });
+    });
+    app.get('/', (res) => {
+      const index = this.dashboardAssets().index;
+      this.begin(res, 'GET /').send(OK, index.body, index.contentType);
+    });
+    app.get('/dashboard/:asset', (res, req) => {
+      const name = req.getParameter(0);
+      const ex = this.begin(res, 'GET /dashboard/{asset}');
+      const asset = this.dashboardAssets().files.get(name);
+      if (asset === undefined) ex.sendError(new PoolqError('not_found', `No dashboard file named ${name}.`));
+      else ex.send(OK, asset.body, asset.contentType, { 'cache-control': 'no-cache' });
     });
 
     app.get('/healthz', (res) => {
@@ -220,6 +265,11 @@ export class PoolqServer implements ExchangeHooks {
       ['/pools/:poolId', 'GET, DELETE'],
       ['/pools/:poolId/quantiles', 'GET'],
       ['/pools/:poolId/values', 'POST'],
+      ['/pools/:poolId/histogram', 'GET'],
+      ['/pools/:poolId/rank', 'GET'],
+      ['/imports', 'POST'],
+      ['/imports/:jobId', 'GET'],
+      ['/', 'GET'],
       ['/healthz', 'GET'],
       ['/readyz', 'GET'],
       ['/metrics', 'GET'],
@@ -230,7 +280,7 @@ export class PoolqServer implements ExchangeHooks {
       app.any(pattern, (res, req) => {
         const method = req.getCaseSensitiveMethod();
         this.begin(res, 'other').sendError(
-          new PoolqError('method_not_allowed', `${method} is not allowed on ${pattern.replace(':poolId', '{poolId}')}; use ${allow}.`),
+          new PoolqError('method_not_allowed', `${method} is not allowed on ${pattern.replace(/:(\w+)/g, '{$1}')}; use ${allow}.`),
           { allow },
         );
       });
@@ -240,6 +290,11 @@ export class PoolqServer implements ExchangeHooks {
       const method = req.getCaseSensitiveMethod();
       this.begin(res, 'other').sendError(new PoolqError('not_found', `No route for ${method} ${url}.`));
     });
+  }
+
+  private dashboardAssets(): DashboardAssets {
+    this.dashboard ??= loadDashboardAssets();
+    return this.dashboard;
   }
 
   private docsAssets(): DocsAssets {
@@ -325,7 +380,11 @@ export class PoolqServer implements ExchangeHooks {
   // ---- handlers --------------------------------------------------------
 
   private add(ex: Exchange, body: Buffer): void {
-    const request = this.parseLarge(body, (offload) => offload.parseAddBody(body), () => parseAddRequest(parseJson(body)));
+    const request = this.parseLarge(
+      body,
+      (offload) => offload.parseAddBody(body),
+      () => parseAddRequest(parseJson(body)),
+    );
     ex.settle(request, (parsed) => this.appendParsed(ex, parsed, false));
   }
 
@@ -377,6 +436,59 @@ export class PoolqServer implements ExchangeHooks {
   private poolSummary(ex: Exchange, id: string): void {
     const s = this.deps.engine.summary(parsePoolIdText(id));
     ex.send(OK, `{"poolId":${s.poolId},"count":${s.count},"min":${jsonNumber(s.min)},"max":${jsonNumber(s.max)}}`);
+  }
+
+  private poolHistogram(ex: Exchange, id: string, query: string): void {
+    const poolId = parsePoolIdText(id);
+    const { bins, range } = parseHistogramQuery(new URLSearchParams(query));
+    const h = this.deps.engine.histogram(poolId, bins, range);
+    const items = h.bins.map((b) => `{"lo":${jsonNumber(b.lo)},"hi":${jsonNumber(b.hi)},"count":${b.count}}`);
+    ex.send(
+      OK,
+      `{"poolId":${poolId},"count":${h.count},"min":${jsonNumber(h.min)},"max":${jsonNumber(h.max)},"below":${h.below},"above":${h.above},"bins":[${items.join(',')}]}`,
+    );
+  }
+
+  private poolRank(ex: Exchange, id: string, query: string): void {
+    const r = this.deps.engine.rank(parsePoolIdText(id), parseRankQuery(new URLSearchParams(query)));
+    ex.send(OK, `{"poolId":${r.poolId},"count":${r.count},"below":${r.below},"equal":${r.equal},"fraction":${jsonNumber(r.fraction)}}`);
+  }
+
+  /**
+   * POST /imports: the query is checked before a byte of the body is read
+   * (a refusal then closes the connection, as for any unread body); the body
+   * streams to a spool file under the data directory; 202 names the job.
+   */
+  private startImport(res: HttpResponse, req: HttpRequest): void {
+    const query = req.getQuery();
+    const contentLength = req.getHeader('content-length');
+    const authorized = this.authorized(req);
+    const ex = this.begin(res, 'POST /imports');
+    if (!this.admit(ex, authorized, true)) return;
+    let options;
+    try {
+      options = parseImportQuery(new URLSearchParams(query));
+    } catch (err) {
+      ex.sendError(err, undefined, true);
+      return;
+    }
+    const max = this.deps.config.maxImportBytes;
+    const imports = this.deps.imports;
+    const { jobId, file } = imports.reserve();
+    spoolBody(ex, contentLength, max, file, (result) => {
+      if (!result.ok) {
+        const err =
+          result.reason === 'too_large'
+            ? new PoolqError('payload_too_large', `The import exceeds the ${max}-byte limit (--max-import).`)
+            : result.reason === 'bad_length'
+              ? new PoolqError('invalid_request', 'The content-length header is not a valid length.', 'content-length')
+              : unavailable(`The import could not be written to the data directory: ${result.message}`);
+        ex.sendError(err, undefined, true);
+        return;
+      }
+      const { view } = imports.submit(jobId, file, options, result.bytes, true);
+      ex.send(ACCEPTED, JSON.stringify({ jobId, state: view.state }), undefined, { location: `/imports/${jobId}` });
+    });
   }
 
   private poolQuantiles(ex: Exchange, id: string, query: string): void {
