@@ -68,7 +68,7 @@ let packageRoot: Promise<string> | undefined;
 export function findPackageRoot(): Promise<string> {
   packageRoot ??= (async () => {
     const start = dirname(fileURLToPath(import.meta.url));
-    for (let dir = start; ;) {
+    for (let dir = start; ; ) {
       const isRoot = await stat(join(dir, 'package.json')).then(
         (s) => s.isFile(),
         () => false,

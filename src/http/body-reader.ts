@@ -9,7 +9,9 @@ import type { HttpResponse } from '@trufflesuite/uws-js-unofficial';
 import type { BodyBufferPool } from './body-buffers.js';
 import { inUwsCallback } from './exchange.js';
 
-export type BodyResult = { ok: true; body: Buffer } | { ok: false; reason: 'too_large' | 'bad_length' };
+export type BodyResult =
+  | { ok: true; body: Buffer }
+  | { ok: false; reason: 'too_large' | 'bad_length' };
 
 const INITIAL_CHUNKED_CAPACITY = 16 * 1024;
 

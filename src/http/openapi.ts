@@ -146,44 +146,29 @@ export function buildOpenApiDocument(): object {
         },
       },
       '/healthz': {
-        get: {
-          summary: 'Liveness: 200 while the process serves',
-          operationId: 'healthz',
-          security: [],
-          responses: { '200': { description: 'Alive.' } },
-        },
+        get: { summary: 'Liveness: 200 while the process serves', operationId: 'healthz', security: [], responses: { '200': { description: 'Alive.' } } },
       },
       '/readyz': {
         get: {
           summary: 'Readiness: 200 once recovery finished, 503 before and while shutting down',
-          operationId: 'readyz',
-          security: [],
+          operationId: 'readyz', security: [],
           responses: { '200': { description: 'Ready.' }, '503': ERRORS['503'] },
         },
       },
       '/metrics': {
         get: {
           summary: 'Prometheus metrics',
-          operationId: 'metrics',
-          security: [],
-          responses: {
-            '200': { description: 'Prometheus text exposition format.', content: { 'text/plain': { schema: { type: 'string' } } } },
-          },
+          operationId: 'metrics', security: [],
+          responses: { '200': { description: 'Prometheus text exposition format.', content: { 'text/plain': { schema: { type: 'string' } } } } },
         },
       },
       '/openapi.json': {
-        get: {
-          summary: 'This document',
-          operationId: 'openapi',
-          security: [],
-          responses: { '200': { description: 'OpenAPI 3.1 document.' } },
-        },
+        get: { summary: 'This document', operationId: 'openapi', security: [], responses: { '200': { description: 'OpenAPI 3.1 document.' } } },
       },
       '/docs': {
         get: {
           summary: 'Interactive documentation rendering /openapi.json',
-          operationId: 'docs',
-          security: [],
+          operationId: 'docs', security: [],
           responses: { '200': { description: 'HTML page.', content: { 'text/html': { schema: { type: 'string' } } } } },
         },
       },

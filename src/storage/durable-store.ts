@@ -46,14 +46,7 @@ import { bytesOf, viewOf } from './binary.js';
 import { dataDirUnusable, describeIoError, ioErrorCode } from './errors.js';
 import { nodeFileLayer, type FileHandle, type FileLayer } from './file-layer.js';
 import type { FsyncPolicy, PoolWriter } from './pool-writer.js';
-import {
-  recover,
-  type RecoveredState,
-  type RecoveryReport,
-  type SegmentInfo,
-  type SnapshotFileInfo,
-  type StorageLogger,
-} from './recovery.js';
+import { recover, type RecoveredState, type RecoveryReport, type SegmentInfo, type SnapshotFileInfo, type StorageLogger } from './recovery.js';
 import { snapshotFileName, writeSnapshotFile, type SnapshotBuilder, type SnapshotPool } from './snapshot-format.js';
 import {
   encodeRecordInto,
@@ -381,14 +374,7 @@ class DurableStoreImpl implements DurableStore {
     if (this.policy === 'always') {
       if (refusal !== null) return Promise.reject(refusal);
       return new Promise<AppendOutcome>((resolve, reject) => {
-        this.enqueue({
-          seq: this.nextSeq++,
-          op: WalOp.append,
-          poolId,
-          run,
-          bytes,
-          waiter: { resolve: resolve as Waiter['resolve'], reject },
-        });
+        this.enqueue({ seq: this.nextSeq++, op: WalOp.append, poolId, run, bytes, waiter: { resolve: resolve as Waiter['resolve'], reject } });
       });
     }
     if (refusal !== null) throw refusal;
@@ -405,14 +391,7 @@ class DurableStoreImpl implements DurableStore {
       const refusal = this.admission(bytes);
       if (refusal !== null) return Promise.reject(refusal);
       return new Promise<boolean>((resolve, reject) => {
-        this.enqueue({
-          seq: this.nextSeq++,
-          op: WalOp.delete,
-          poolId,
-          run: null,
-          bytes,
-          waiter: { resolve: resolve as Waiter['resolve'], reject },
-        });
+        this.enqueue({ seq: this.nextSeq++, op: WalOp.delete, poolId, run: null, bytes, waiter: { resolve: resolve as Waiter['resolve'], reject } });
       });
     }
     if (!this.engine.hasPool(poolId)) return false; // nothing changes, nothing to log
@@ -492,9 +471,7 @@ class DurableStoreImpl implements DurableStore {
   private admission(bytes: number): PoolqError | null {
     if (this.lifecycle !== 'open') return unavailable('storage is shutting down; the change was not applied.');
     if (this.inBackoff()) {
-      return unavailable(
-        `storage cannot write (${this.lastError}); the change was not applied. Retrying in ${this.retryAt - Date.now()} ms.`,
-      );
+      return unavailable(`storage cannot write (${this.lastError}); the change was not applied. Retrying in ${this.retryAt - Date.now()} ms.`);
     }
     const records = this.queue.length + this.unsynced.length;
     if (records >= this.maxPendingRecords || (records > 0 && this.pendingBytes + bytes > this.maxPendingBytes)) {
@@ -516,7 +493,10 @@ class DurableStoreImpl implements DurableStore {
     // fill the admission bound (by bytes or by count), or small appends at
     // ~25k/s hit 100 000 records in 4 s and got 503 (bench:http, fsync=never).
     return (
-      this.policy === 'always' || this.syncRequested || this.unsyncedBytes >= this.syncAtBytes || this.unsynced.length >= this.syncAtRecords
+      this.policy === 'always' ||
+      this.syncRequested ||
+      this.unsyncedBytes >= this.syncAtBytes ||
+      this.unsynced.length >= this.syncAtRecords
     );
   }
 
@@ -548,14 +528,11 @@ class DurableStoreImpl implements DurableStore {
   /** Kicks the flusher once the backoff has passed (timers may fire early by Date.now()'s clock: re-check). */
   private scheduleRetry(): void {
     if (this.retryTimer !== null) return;
-    this.retryTimer = setTimeout(
-      () => {
-        this.retryTimer = null;
-        if (this.inBackoff()) this.scheduleRetry();
-        else this.kick();
-      },
-      Math.max(1, this.retryAt - Date.now()),
-    );
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = null;
+      if (this.inBackoff()) this.scheduleRetry();
+      else this.kick();
+    }, Math.max(1, this.retryAt - Date.now()));
     this.retryTimer.unref();
   }
 
@@ -703,10 +680,7 @@ class DurableStoreImpl implements DurableStore {
     const firstSeq = this.queue.length > 0 ? this.queue[0].seq : this.nextSeq;
     const seg = await this.createSegment(firstSeq);
     this.segment = seg;
-    this.logger.warn(
-      { abandoned: old?.info.name, segment: seg.info.name, rewriting: this.queue.length },
-      'wal: abandoned a segment after an I/O error',
-    );
+    this.logger.warn({ abandoned: old?.info.name, segment: seg.info.name, rewriting: this.queue.length }, 'wal: abandoned a segment after an I/O error');
     return seg;
   }
 
@@ -739,10 +713,7 @@ class DurableStoreImpl implements DurableStore {
     this.consecutiveFailures++;
     this.lastError = describeIoError(err);
     this.lastErrorAt = Date.now();
-    this.logger.error(
-      { err: this.lastError, stage, segment: this.segment?.info.name, attempt: this.consecutiveFailures },
-      'wal: write failed',
-    );
+    this.logger.error({ err: this.lastError, stage, segment: this.segment?.info.name, attempt: this.consecutiveFailures }, 'wal: write failed');
 
     // Everything not known durable goes back to the front of the queue, in order.
     if (this.unsynced.length > 0) {
@@ -776,8 +747,7 @@ class DurableStoreImpl implements DurableStore {
       // interval/never apply before logging, so a snapshot may already hold
       // records the log never synced; the fresh segment need not repeat them.
       let covered = 0;
-      while (covered < this.queue.length && this.queue[covered].seq <= this.lastSnapshotSeq)
-        this.pendingBytes -= this.queue[covered++].bytes;
+      while (covered < this.queue.length && this.queue[covered].seq <= this.lastSnapshotSeq) this.pendingBytes -= this.queue[covered++].bytes;
       if (covered > 0) this.queue = this.queue.slice(covered);
     }
 
@@ -962,9 +932,7 @@ class DurableStoreImpl implements DurableStore {
     if (seg !== null && !seg.poisoned) await bestEffort(() => seg.file.close());
     this.lifecycle = 'closed';
     if (unlogged > 0 && (snapshotError !== null || this.lastSnapshotSeq < this.appliedSeq)) {
-      throw unavailable(
-        `storage closed with ${unlogged} applied changes neither logged nor snapshotted (${this.lastError ?? describeIoError(snapshotError)}).`,
-      );
+      throw unavailable(`storage closed with ${unlogged} applied changes neither logged nor snapshotted (${this.lastError ?? describeIoError(snapshotError)}).`);
     }
   }
 }
@@ -977,14 +945,12 @@ class DurableStoreImpl implements DurableStore {
  */
 export async function openDurableStore(options: DurableStoreOptions): Promise<DurableStore> {
   if (typeof options !== 'object' || options === null) throw invalidOption('', 'an object', options);
-  if (typeof options.dataDir !== 'string' || options.dataDir.length === 0)
-    throw invalidOption('dataDir', 'a non-empty string', options.dataDir);
+  if (typeof options.dataDir !== 'string' || options.dataDir.length === 0) throw invalidOption('dataDir', 'a non-empty string', options.dataDir);
   if (options.fsync !== 'always' && options.fsync !== 'interval' && options.fsync !== 'never') {
     throw invalidOption('fsync', "'always', 'interval' or 'never'", options.fsync);
   }
   const engine = options.engine;
-  if (typeof engine !== 'object' || engine === null || typeof engine.appendSortedRun !== 'function')
-    throw invalidOption('engine', 'a QuantileEngine', typeof engine);
+  if (typeof engine !== 'object' || engine === null || typeof engine.appendSortedRun !== 'function') throw invalidOption('engine', 'a QuantileEngine', typeof engine);
   if (engine.poolIds().length > 0) throw invalidOption('engine', 'an empty engine (recovery fills it)', `${engine.poolIds().length} pools`);
   const tuning = resolveTuning(options);
   const files = options.files ?? nodeFileLayer;

@@ -19,10 +19,7 @@ export class StorageCorruptionError extends PoolqError {
   readonly offset: number;
 
   constructor(file: string, offset: number, reason: string) {
-    super(
-      'internal',
-      `${file} is corrupt at byte offset ${offset}: ${reason}. Refusing to start; move the file aside only if losing the data in it is acceptable.`,
-    );
+    super('internal', `${file} is corrupt at byte offset ${offset}: ${reason}. Refusing to start; move the file aside only if losing the data in it is acceptable.`);
     this.name = 'StorageCorruptionError';
     this.file = file;
     this.offset = offset;

@@ -126,7 +126,7 @@ class SegmentReader {
   /** CRC32C of [pos, pos + len), read in window-sized pieces without allocating. */
   async crcOf(pos: number, len: number, initial: number): Promise<number | null> {
     let crc = initial;
-    for (let at = pos; at < pos + len;) {
+    for (let at = pos; at < pos + len; ) {
       const n = Math.min(READ_WINDOW_BYTES, pos + len - at);
       const v = await this.view(at, n);
       if (v === null) return null;
@@ -280,11 +280,7 @@ export async function recover({ files, dataDir, engine, logger }: RecoverOptions
   const snapshotSeq = loaded?.seq ?? 0;
   const refuseForCorruptSnapshot = (why: string): never => {
     const newest = corrupt[0];
-    throw new StorageCorruptionError(
-      pathOf(newest.info.name),
-      newest.error.offset,
-      `${newest.error.reason}; no older snapshot can replace it because ${why}`,
-    );
+    throw new StorageCorruptionError(pathOf(newest.info.name), newest.error.offset, `${newest.error.reason}; no older snapshot can replace it because ${why}`);
   };
 
   if (loaded !== null) {
@@ -328,21 +324,14 @@ export async function recover({ files, dataDir, engine, logger }: RecoverOptions
       seg.bytes = size;
       const reader = new SegmentReader(file, size);
       const headerView = await reader.view(0, SEGMENT_HEADER_BYTES);
-      const header =
-        headerView === null ? { error: `file is ${size} bytes, shorter than the segment header` } : decodeSegmentHeader(headerView);
-      const headerError =
-        'error' in header
-          ? header.error
-          : header.firstSeq !== seg.firstSeq
-            ? `header says firstSeq ${header.firstSeq}, the name ${seg.firstSeq}`
-            : null;
+      const header = headerView === null ? { error: `file is ${size} bytes, shorter than the segment header` } : decodeSegmentHeader(headerView);
+      const headerError = 'error' in header ? header.error : header.firstSeq !== seg.firstSeq ? `header says firstSeq ${header.firstSeq}, the name ${seg.firstSeq}` : null;
       if (headerError !== null) {
         if (!isLast) throw new StorageCorruptionError(path, 0, `bad segment header: ${headerError}`);
         // The writer makes a segment's header durable before any record goes in,
         // so a bad header with no valid record after it is an unfinished creation.
         const proof = await findProofOfDurability(reader, 8, 0, snapshotSeq);
-        if (proof !== null)
-          throw new StorageCorruptionError(path, 0, `bad segment header (${headerError}) but a valid record follows at offset ${proof}`);
+        if (proof !== null) throw new StorageCorruptionError(path, 0, `bad segment header (${headerError}) but a valid record follows at offset ${proof}`);
         logger.warn({ file: path, bytes: size, reason: headerError }, 'wal: removing a segment whose creation did not finish');
         report.tornBytes += size;
         removeFile = true;
@@ -376,20 +365,12 @@ export async function recover({ files, dataDir, engine, logger }: RecoverOptions
         if (!isLast) {
           if (prev < neededEnd) {
             const reason = bad?.reason ?? `the segment ends at seq ${prev}`;
-            throw new StorageCorruptionError(
-              path,
-              bad?.pos ?? pos,
-              `${reason}, but records up to seq ${neededEnd} belong in this segment (the next starts at ${neededEnd + 1})`,
-            );
+            throw new StorageCorruptionError(path, bad?.pos ?? pos, `${reason}, but records up to seq ${neededEnd} belong in this segment (the next starts at ${neededEnd + 1})`);
           }
         } else if (bad !== null) {
           const proof = await findProofOfDurability(reader, bad.pos + 8, prev + 1, snapshotSeq);
           if (proof !== null) {
-            throw new StorageCorruptionError(
-              path,
-              bad.pos,
-              `${bad.reason} (seq ${prev + 1}), and the valid record at offset ${proof} was written after that seq was fdatasync'ed`,
-            );
+            throw new StorageCorruptionError(path, bad.pos, `${bad.reason} (seq ${prev + 1}), and the valid record at offset ${proof} was written after that seq was fdatasync'ed`);
           }
           await file.truncate(bad.pos);
           report.tornBytes += size - bad.pos;

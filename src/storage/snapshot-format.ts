@@ -77,11 +77,7 @@ const MAX_CHUNKS_PER_WRITE = 1024;
  * chunk as it is produced), then the index, then the header at offset 0.
  * Chunks are views of the runs themselves (zero copy).
  */
-export function* snapshotWrites(
-  seq: number,
-  pools: readonly SnapshotPool[],
-  chunkBytes = DEFAULT_CHUNK_BYTES,
-): Generator<PositionedWrite, SnapshotSummary> {
+export function* snapshotWrites(seq: number, pools: readonly SnapshotPool[], chunkBytes = DEFAULT_CHUNK_BYTES): Generator<PositionedWrite, SnapshotSummary> {
   if (!Number.isSafeInteger(seq) || seq < 0) throw new RangeError(`snapshot seq must be a non-negative safe integer, got ${seq}`);
   const kept = pools.filter((pool) => pool.runs.some((run) => run.length > 0));
   let runCount = 0;
@@ -140,14 +136,7 @@ export function* snapshotWrites(
 
   const indexOffset = position;
   if (index.length > 0) yield { chunks: [index], position: indexOffset };
-  const header = encodeSnapshotHeader({
-    seq,
-    poolCount: kept.length,
-    runCount,
-    indexOffset,
-    indexLength: index.length,
-    indexCrc: maskCrc(crc32cOf(index)),
-  });
+  const header = encodeSnapshotHeader({ seq, poolCount: kept.length, runCount, indexOffset, indexLength: index.length, indexCrc: maskCrc(crc32cOf(index)) });
   yield { chunks: [header], position: 0 };
   return { seq, pools: kept.length, runs: runCount, values, bytes: indexOffset + index.length };
 }
@@ -190,8 +179,7 @@ export class SnapshotInvalid extends Error {
 }
 
 export function decodeSnapshotHeader(bytes: Uint8Array, fileSize: number): SnapshotHeader {
-  if (bytes.length < SNAPSHOT_HEADER_BYTES || fileSize < SNAPSHOT_HEADER_BYTES)
-    throw new SnapshotInvalid(0, `file is ${fileSize} bytes, shorter than the header`);
+  if (bytes.length < SNAPSHOT_HEADER_BYTES || fileSize < SNAPSHOT_HEADER_BYTES) throw new SnapshotInvalid(0, `file is ${fileSize} bytes, shorter than the header`);
   const view = viewOf(bytes);
   if (view.getUint32(60, true) !== maskCrc(crc32cOf(bytes.subarray(0, 60)))) throw new SnapshotInvalid(60, 'header CRC mismatch');
   if (!bytesEqual(bytes.subarray(0, 8), SNAPSHOT_MAGIC)) throw new SnapshotInvalid(0, 'bad magic');
@@ -209,13 +197,9 @@ export function decodeSnapshotHeader(bytes: Uint8Array, fileSize: number): Snaps
   if (h.seq < 0 || h.poolCount < 0 || h.runCount < 0 || h.indexOffset < SNAPSHOT_HEADER_BYTES || h.indexOffset % 8 !== 0) {
     throw new SnapshotInvalid(16, 'header fields out of range');
   }
-  if (h.indexLength !== h.poolCount * POOL_ENTRY_BYTES + h.runCount * RUN_ENTRY_BYTES)
-    throw new SnapshotInvalid(48, 'index length does not match pool and run counts');
+  if (h.indexLength !== h.poolCount * POOL_ENTRY_BYTES + h.runCount * RUN_ENTRY_BYTES) throw new SnapshotInvalid(48, 'index length does not match pool and run counts');
   if (h.indexOffset + h.indexLength !== fileSize) {
-    throw new SnapshotInvalid(
-      Math.min(fileSize, h.indexOffset + h.indexLength),
-      `file is ${fileSize} bytes but the header says ${h.indexOffset + h.indexLength} (truncated or extended)`,
-    );
+    throw new SnapshotInvalid(Math.min(fileSize, h.indexOffset + h.indexLength), `file is ${fileSize} bytes but the header says ${h.indexOffset + h.indexLength} (truncated or extended)`);
   }
   return h;
 }
@@ -380,12 +364,7 @@ export function encodeSnapshot(seq: number, pools: readonly SnapshotPool[]): Uin
 }
 
 /** Writes and fdatasyncs a snapshot through a FileLayer, yielding to the event loop between chunks. */
-export async function writeSnapshotFile(
-  files: FileLayer,
-  path: string,
-  seq: number,
-  pools: readonly SnapshotPool[],
-): Promise<SnapshotSummary> {
+export async function writeSnapshotFile(files: FileLayer, path: string, seq: number, pools: readonly SnapshotPool[]): Promise<SnapshotSummary> {
   const file = await files.open(path, 'create');
   try {
     const gen = snapshotWrites(seq, pools);
@@ -427,3 +406,4 @@ export function writeSnapshotFileSync(
     closeSync(fd);
   }
 }
+

@@ -13,19 +13,7 @@
 // (the unsynced end of the log, damaged in any pattern by a power cut) from
 // corruption (a record that a later, valid record proves was durable).
 
-import {
-  asciiBytes,
-  bytesEqual,
-  bytesOf,
-  crc32cOf,
-  crc32cOfRange,
-  crc32cOfValues,
-  getU64,
-  hex16,
-  maskCrc,
-  setU64,
-  viewOf,
-} from './binary.js';
+import { asciiBytes, bytesEqual, bytesOf, crc32cOf, crc32cOfRange, crc32cOfValues, getU64, hex16, maskCrc, setU64, viewOf } from './binary.js';
 
 export const WAL_MAGIC = asciiBytes('POOLQWAL');
 export const WAL_VERSION = 1;

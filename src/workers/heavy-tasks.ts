@@ -14,16 +14,7 @@ import { parseAddBodyFast, parseValuesBodyFast } from '../http/bulk-parse.js';
 import { checkValues, parseAddRequest, parseJson } from '../http/validate.js';
 import { bytesOf, crc32cOf } from '../storage/binary.js';
 import { writeSnapshotFileSync } from '../storage/snapshot-format.js';
-import type {
-  HeavyTask,
-  MergeResult,
-  ParseAddResult,
-  ParseValuesResult,
-  SnapshotResult,
-  SortResult,
-  TaskRejection,
-  WorkerInit,
-} from './tasks.js';
+import type { HeavyTask, MergeResult, ParseAddResult, ParseValuesResult, SnapshotResult, SortResult, TaskRejection, WorkerInit } from './tasks.js';
 
 function rejection(err: unknown): TaskRejection {
   if (err instanceof PoolqError && (err.code === 'invalid_json' || err.code === 'invalid_request')) {
@@ -64,10 +55,7 @@ function handlerFor(kernels: Kernels) {
         try {
           const fast = parseValuesBodyFast(task.body);
           if (fast !== null) return { ok: true, values: fast };
-          return {
-            ok: true,
-            values: checkValues(parseJson(Buffer.from(task.body.buffer, task.body.byteOffset, task.body.byteLength)), 'body'),
-          };
+          return { ok: true, values: checkValues(parseJson(Buffer.from(task.body.buffer, task.body.byteOffset, task.body.byteLength)), 'body') };
         } catch (err) {
           return rejection(err);
         }
@@ -75,8 +63,7 @@ function handlerFor(kernels: Kernels) {
       case 'parseAdd': {
         try {
           const { poolId, values } =
-            parseAddBodyFast(task.body) ??
-            parseAddRequest(parseJson(Buffer.from(task.body.buffer, task.body.byteOffset, task.body.byteLength)));
+            parseAddBodyFast(task.body) ?? parseAddRequest(parseJson(Buffer.from(task.body.buffer, task.body.byteOffset, task.body.byteLength)));
           return { ok: true, poolId, values };
         } catch (err) {
           return rejection(err);
