@@ -26,7 +26,7 @@ import type { EngineKind, QuantileEngine } from '../src/core/engine.js';
 import { PoolqError } from '../src/core/errors.js';
 import { QUANTILE_METHODS, type QuantileMethod } from '../src/core/methods.js';
 import { allocateRun, SHARED_RUN_MIN_LENGTH } from '../src/core/sorted-run.js';
-import { parseAddRequest, parseJson } from '../src/http/validate.js';
+import { parseAddRequest, parseJson } from '../src/protocol/validate.js';
 import { bytesOf, crc32cOf, rememberedValuesCrc } from '../src/storage/binary.js';
 import { openDurableStore, type DurableStore } from '../src/storage/durable-store.js';
 import { encodeSnapshot, parseSnapshotFileName, type SnapshotPool } from '../src/storage/snapshot-format.js';
@@ -365,7 +365,8 @@ describe.each(ENGINE_KINDS)('piscina offload, %s engine', (kind: EngineKind) => 
         await store.append(1, sortedRun(randomValues(random, BIG)));
         await store.append(2, sortedRun(randomValues(random, 1 + Math.floor(random() * 300))));
       }
-      for (let poolId = 10; poolId < 20; poolId++) await store.append(poolId, sortedRun(randomValues(random, 1 + Math.floor(random() * 50))));
+      for (let poolId = 10; poolId < 20; poolId++)
+        await store.append(poolId, sortedRun(randomValues(random, 1 + Math.floor(random() * 50))));
       await store.deletePool(12);
     }
 
@@ -419,7 +420,14 @@ describe.each(ENGINE_KINDS)('piscina offload, %s engine', (kind: EngineKind) => 
     it('a snapshot made by the worker recovers into the same pools, bit for bit', async () => {
       const dataDir = freshDir();
       const engine = await createTestEngine(kind);
-      const store = await openDurableStore({ dataDir, fsync: 'always', engine, snapshotIntervalMs: 0, snapshotWalBytes: 0, buildSnapshot: pool.buildSnapshot });
+      const store = await openDurableStore({
+        dataDir,
+        fsync: 'always',
+        engine,
+        snapshotIntervalMs: 0,
+        snapshotWalBytes: 0,
+        buildSnapshot: pool.buildSnapshot,
+      });
       const offloadedBefore = pool.snapshotsOffloaded;
       await fill(store, 9);
       await store.snapshotNow();
@@ -448,7 +456,14 @@ describe.each(ENGINE_KINDS)('piscina offload, %s engine', (kind: EngineKind) => 
       const dataDir = freshDir();
       try {
         const engine = await createTestEngine(kind);
-        const store = await openDurableStore({ dataDir, fsync: 'always', engine, snapshotIntervalMs: 0, snapshotWalBytes: 0, buildSnapshot: crashy.buildSnapshot });
+        const store = await openDurableStore({
+          dataDir,
+          fsync: 'always',
+          engine,
+          snapshotIntervalMs: 0,
+          snapshotWalBytes: 0,
+          buildSnapshot: crashy.buildSnapshot,
+        });
         await fill(store, 10);
 
         const failure = await rejectionOf(store.snapshotNow());

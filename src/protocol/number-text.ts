@@ -27,11 +27,13 @@ function isDigit(c: number): boolean {
 function wellFormed(bytes: Uint8Array, start: number, end: number): boolean {
   let i = start;
   if (i < end && (bytes[i] === PLUS || bytes[i] === MINUS)) i++;
-  let digits = 0;
-  while (i < end && isDigit(bytes[i])) (i++, digits++);
+  const intStart = i;
+  while (i < end && isDigit(bytes[i])) i++;
+  let digits = i - intStart;
   if (i < end && bytes[i] === DOT) {
-    i++;
-    while (i < end && isDigit(bytes[i])) (i++, digits++);
+    const fracStart = ++i;
+    while (i < end && isDigit(bytes[i])) i++;
+    digits += i - fracStart;
   }
   if (digits === 0) return false;
   if (i < end && (bytes[i] === 0x65 || bytes[i] === 0x45)) {

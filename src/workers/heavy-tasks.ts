@@ -10,11 +10,20 @@ import type { Kernels } from '../core/kernels.js';
 import { allocateRun, trustSorted } from '../core/sorted-run.js';
 import { createTsKernels } from '../core/ts-kernels.js';
 import { instantiateWasmKernels } from '../core/wasm-kernels.js';
-import { parseAddBodyFast, parseValuesBodyFast } from '../http/bulk-parse.js';
-import { checkValues, parseAddRequest, parseJson } from '../http/validate.js';
+import { parseAddBodyFast, parseValuesBodyFast } from '../protocol/bulk-parse.js';
+import { checkValues, parseAddRequest, parseJson } from '../protocol/validate.js';
 import { bytesOf, crc32cOf } from '../storage/binary.js';
 import { writeSnapshotFileSync } from '../storage/snapshot-format.js';
-import type { HeavyTask, MergeResult, ParseAddResult, ParseValuesResult, SnapshotResult, SortResult, TaskRejection, WorkerInit } from './tasks.js';
+import type {
+  HeavyTask,
+  MergeResult,
+  ParseAddResult,
+  ParseValuesResult,
+  SnapshotResult,
+  SortResult,
+  TaskRejection,
+  WorkerInit,
+} from './tasks.js';
 
 function rejection(err: unknown): TaskRejection {
   if (err instanceof PoolqError && (err.code === 'invalid_json' || err.code === 'invalid_request')) {
@@ -55,7 +64,10 @@ function handlerFor(kernels: Kernels) {
         try {
           const fast = parseValuesBodyFast(task.body);
           if (fast !== null) return { ok: true, values: fast };
-          return { ok: true, values: checkValues(parseJson(Buffer.from(task.body.buffer, task.body.byteOffset, task.body.byteLength)), 'body') };
+          return {
+            ok: true,
+            values: checkValues(parseJson(Buffer.from(task.body.buffer, task.body.byteOffset, task.body.byteLength)), 'body'),
+          };
         } catch (err) {
           return rejection(err);
         }
@@ -63,7 +75,8 @@ function handlerFor(kernels: Kernels) {
       case 'parseAdd': {
         try {
           const { poolId, values } =
-            parseAddBodyFast(task.body) ?? parseAddRequest(parseJson(Buffer.from(task.body.buffer, task.body.byteOffset, task.body.byteLength)));
+            parseAddBodyFast(task.body) ??
+            parseAddRequest(parseJson(Buffer.from(task.body.buffer, task.body.byteOffset, task.body.byteLength)));
           return { ok: true, poolId, values };
         } catch (err) {
           return rejection(err);

@@ -19,12 +19,21 @@ import type { QuantileEngine } from '../core/engine.js';
 import type { EngineKind } from '../core/kernels.js';
 import { trustSorted, type SortedRun } from '../core/sorted-run.js';
 import { loadWasmModule } from '../core/wasm-kernels.js';
-import { checkValues, parseAddRequest, parseJson, type AddRequest } from '../http/validate.js';
+import { checkValues, parseAddRequest, parseJson, type AddRequest } from '../protocol/validate.js';
 import { rememberValuesCrc } from '../storage/binary.js';
 import { nodeFileLayer } from '../storage/file-layer.js';
 import { writeSnapshotFile, type SnapshotBuilder, type SnapshotPool, type SnapshotSummary } from '../storage/snapshot-format.js';
-import type { Offload } from './offload.js';
-import type { HeavyTask, MergeResult, ParseAddResult, ParseValuesResult, SnapshotResult, SortResult, TaskRejection, WorkerInit } from './tasks.js';
+import type { Offload } from '../protocol/offload.js';
+import type {
+  HeavyTask,
+  MergeResult,
+  ParseAddResult,
+  ParseValuesResult,
+  SnapshotResult,
+  SortResult,
+  TaskRejection,
+  WorkerInit,
+} from './tasks.js';
 
 /** Linux nice increment for worker threads (via piscina's optional @napi-rs/nice). */
 const WORKER_NICE = 10;
@@ -229,7 +238,8 @@ export async function startWorkerPool(options: WorkerPoolOptions): Promise<Worke
   if (!Number.isInteger(options.threads) || options.threads < 1) throw invalidOption('threads', 'a positive integer', options.threads);
   if (options.engine !== 'ts' && options.engine !== 'wasm') throw invalidOption('engine', "'wasm' or 'ts'", options.engine);
   const budget = options.snapshotCopyBudgetBytes;
-  if (budget !== undefined && !(Number.isSafeInteger(budget) && budget >= 0)) throw invalidOption('snapshotCopyBudgetBytes', 'a non-negative integer', budget);
+  if (budget !== undefined && !(Number.isSafeInteger(budget) && budget >= 0))
+    throw invalidOption('snapshotCopyBudgetBytes', 'a non-negative integer', budget);
   const file = workerFile();
   const wasmModule = options.engine === 'wasm' ? await loadWasmModule('release') : null;
   return new WorkerPool(createPiscina(file, options.threads, { engine: options.engine, wasmModule }), options, file);

@@ -1,0 +1,223 @@
+// The code behind each operation of the route table (src/protocol/routes.ts),
+// keyed by operationId. The router has already authenticated the request,
+// checked readiness, read the body within its limit and parsed a path pool id
+// into `input.poolId`; a handler parses what is its own (body, query) with the
+// src/protocol parsers, does the work and writes the reply.
+
+import type { QuantileEngine } from '../core/engine.js';
+import { PoolqError, unavailable } from '../core/errors.js';
+import { parseQueryBodyFast } from '../protocol/bulk-parse.js';
+import type { RequestOffload } from '../protocol/offload.js';
+import {
+  checkMethod,
+  checkValues,
+  parseAddRequest,
+  parseJson,
+  parseListQuery,
+  parsePercentileQuery,
+  parseQueryRequest,
+  type AddRequest,
+  type QueryRequest,
+} from '../protocol/validate.js';
+import type { PoolWriter } from '../storage/pool-writer.js';
+import type { BodyBufferPool } from './body-buffers.js';
+import { parseHistogramQuery, parseRankQuery } from '../protocol/distribution-query.js';
+import { loadDashboardAssets, type DashboardAssets } from './dashboard-assets.js';
+import { loadDocsAssets, type DocsAssets } from './docs-page.js';
+import { createImportHandlers, type ImportHandlerContext } from './import-handlers.js';
+import { jsonNumber, type Exchange } from './exchange.js';
+import type { Metrics } from './metrics.js';
+import type { Handler, Handlers } from './router.js';
+
+export type ServerState = 'starting' | 'ready' | 'stopping';
+
+export interface HandlerContext extends ImportHandlerContext {
+  engine: QuantileEngine;
+  offload: RequestOffload | null;
+  metrics: Metrics;
+  bodyBuffers: BodyBufferPool;
+  /** Bodies of at least this many bytes are parsed on a worker, batches of at least offloadSortValues sorted there. */
+  offloadParseBytes: number;
+  offloadSortValues: number;
+  openApiJson: string;
+  /** The store, once recovery finished (routes that need data run only then). */
+  writer(): PoolWriter;
+  state(): ServerState;
+}
+
+const OK = '200 OK';
+const CREATED = '201 Created';
+const NO_CONTENT = '204 No Content';
+const INSERTED = '"Inserted"';
+const APPENDED = '"Appended"';
+
+/** Typed at its definition, stored untyped in the map (the router passes parse's result to handle). */
+const handler = <T>(h: Handler<T>): Handler => h as Handler;
+
+export function createHandlers(ctx: HandlerContext): Handlers {
+  const { engine, offload } = ctx;
+  let docs: DocsAssets | null = null;
+  const docsAssets = (): DocsAssets => (docs ??= loadDocsAssets());
+  let dashboard: DashboardAssets | null = null;
+  const dashboardAssets = (): DashboardAssets => (dashboard ??= loadDashboardAssets());
+
+  /**
+   * Parses a body inline, or on a worker when it is large (JSON.parse of 1e6
+   * numbers holds a thread ~100 ms). The body's recycled shared buffer is
+   * handed back once the worker is done with it.
+   */
+  function parseLarge<T>(body: Buffer, onWorker: (offload: RequestOffload) => Promise<T>, inline: () => T): T | Promise<T> {
+    if (offload === null || body.length < ctx.offloadParseBytes) return inline();
+    const parsed = onWorker(offload);
+    void parsed.finally(() => ctx.bodyBuffers.give(body.buffer)).catch(() => {});
+    return parsed;
+  }
+
+  /** Sorts (on a worker when large), logs and applies an append, then replies. */
+  function append(ex: Exchange, poolId: number, values: Float64Array, reply: (created: boolean, count: number) => void): void {
+    const sorted = offload !== null && values.length >= ctx.offloadSortValues ? offload.sortBatch(values) : engine.sortBatch(values);
+    ex.settle(sorted, (run) => {
+      ex.settle(ctx.writer().append(poolId, run), (outcome) => reply(outcome.created, outcome.count));
+    });
+  }
+
+  return {
+    add: handler<AddRequest>({
+      parse: (body) =>
+        parseLarge(
+          body,
+          (o) => o.parseAddBody(body),
+          () => parseAddRequest(parseJson(body)),
+        ),
+      handle: (ex, _input, request) => append(ex, request.poolId, request.values, (created) => ex.send(OK, created ? INSERTED : APPENDED)),
+    }),
+
+    query: handler<QueryRequest>({
+      parse: (body) => parseQueryBodyFast(body) ?? parseQueryRequest(parseJson(body)),
+      handle: (ex, _input, request) => {
+        const values = engine.quantiles(request.poolId, request.percentiles, request.method);
+        const count = engine.countOf(request.poolId)!;
+        if (request.many) ex.send(OK, `{"quantiles":[${values.map(jsonNumber).join(',')}],"count":${count}}`);
+        else ex.send(OK, `{"quantile":${jsonNumber(values[0])},"count":${count}}`);
+      },
+    }),
+
+    listPools: handler({
+      handle: (ex, input) => {
+        const { limit, after } = parseListQuery(new URLSearchParams(input.query));
+        ex.send(OK, JSON.stringify(engine.listPools(after, limit)));
+      },
+    }),
+
+    getPool: handler({
+      handle: (ex, input) => {
+        const s = engine.summary(input.poolId);
+        ex.send(OK, `{"poolId":${s.poolId},"count":${s.count},"min":${jsonNumber(s.min)},"max":${jsonNumber(s.max)}}`);
+      },
+    }),
+
+    deletePool: handler({
+      handle: (ex, input) => {
+        const poolId = input.poolId;
+        ex.settle(ctx.writer().deletePool(poolId), (existed) => {
+          if (existed) ex.sendEmpty(NO_CONTENT);
+          else ex.sendError(new PoolqError('pool_not_found', `Pool ${poolId} does not exist.`));
+        });
+      },
+    }),
+
+    getQuantiles: handler({
+      handle: (ex, input) => {
+        const poolId = input.poolId;
+        const params = new URLSearchParams(input.query);
+        const percentiles = parsePercentileQuery(params.get('p'));
+        const method = checkMethod(params.get('method') ?? undefined);
+        const values = engine.quantiles(poolId, percentiles, method);
+        const items = percentiles.map((p, i) => `{"percentile":${jsonNumber(p)},"value":${jsonNumber(values[i])}}`);
+        ex.send(OK, `{"poolId":${poolId},"count":${engine.countOf(poolId)},"method":"${method}","quantiles":[${items.join(',')}]}`);
+      },
+    }),
+
+    getHistogram: handler({
+      handle: (ex, input) => {
+        const { bins, range } = parseHistogramQuery(new URLSearchParams(input.query));
+        const h = engine.histogram(input.poolId, bins, range);
+        const items = h.bins.map((b) => `{"lo":${jsonNumber(b.lo)},"hi":${jsonNumber(b.hi)},"count":${b.count}}`);
+        ex.send(
+          OK,
+          `{"poolId":${h.poolId},"count":${h.count},"min":${jsonNumber(h.min)},"max":${jsonNumber(h.max)},"below":${h.below},"above":${h.above},"bins":[${items.join(',')}]}`,
+        );
+      },
+    }),
+
+    getRank: handler({
+      handle: (ex, input) => {
+        const r = engine.rank(input.poolId, parseRankQuery(new URLSearchParams(input.query)));
+        ex.send(OK, `{"poolId":${r.poolId},"count":${r.count},"below":${r.below},"equal":${r.equal},"fraction":${jsonNumber(r.fraction)}}`);
+      },
+    }),
+
+    ...createImportHandlers(ctx),
+
+    dashboard: handler({
+      handle: (ex) => {
+        const index = dashboardAssets().index;
+        ex.send(OK, index.body, index.contentType);
+      },
+    }),
+
+    dashboardAsset: handler({
+      handle: (ex, input) => {
+        const name = input.params.asset;
+        const asset = dashboardAssets().files.get(name);
+        if (asset === undefined) ex.sendError(new PoolqError('not_found', `No dashboard file named ${name}.`));
+        else ex.send(OK, asset.body, asset.contentType, { 'cache-control': 'no-cache' });
+      },
+    }),
+
+    appendValues: handler<Float64Array>({
+      parse: (body) =>
+        parseLarge(
+          body,
+          (o) => o.parseValuesBody(body),
+          () => checkValues(parseJson(body), 'body'),
+        ),
+      handle: (ex, input, values) =>
+        append(ex, input.poolId, values, (created, count) => {
+          if (created) ex.send(CREATED, `{"status":"inserted","count":${count}}`);
+          else ex.send(OK, `{"status":"appended","count":${count}}`);
+        }),
+    }),
+
+    healthz: handler({ handle: (ex) => ex.send(OK, '{"status":"ok"}') }),
+
+    readyz: handler({
+      handle: (ex) => {
+        const state = ctx.state();
+        if (state === 'ready') ex.send(OK, '{"status":"ready"}');
+        else ex.sendError(unavailable(state === 'starting' ? 'poolq is recovering its data.' : 'poolq is shutting down.'));
+      },
+    }),
+
+    metrics: handler({
+      handle: (ex) =>
+        ctx.metrics.render().then(
+          ({ contentType, body }) => ex.send(OK, body, contentType),
+          (err: unknown) => ex.sendError(err),
+        ),
+    }),
+
+    openapi: handler({ handle: (ex) => ex.send(OK, ctx.openApiJson) }),
+
+    docs: handler({ handle: (ex) => ex.send(OK, docsAssets().page, 'text/html; charset=utf-8') }),
+
+    docsAsset: handler({
+      handle: (ex, input) => {
+        const name = input.params.asset;
+        const asset = docsAssets().files.get(name);
+        if (asset === undefined) ex.sendError(new PoolqError('not_found', `No documentation asset named ${name}.`));
+        else ex.send(OK, asset.body, asset.contentType, { 'cache-control': 'public, max-age=3600' });
+      },
+    }),
+  };
+}
