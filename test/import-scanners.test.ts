@@ -171,3 +171,11 @@ describe('parseNumberBytes', () => {
     expect(parseNumberBytes(bytes, 1, 5)).toBe(12.5);
   });
 });
+
+describe('CSV header detection', () => {
+  it('reads a headerless file with text columns: only the value field decides', () => {
+    expect(scan('1.5,host-a\n2.5,host-b\n', {})).toEqual({ 1: [1.5, 2.5] });
+    expect(scan('a,1.5\nb,2.5\n', { column: 1 })).toEqual({ 1: [1.5, 2.5] });
+    expect(scan('name,1.5\nb,2.5\n', { column: 0 })).toMatchObject({ line: 2 });
+  });
+});

@@ -29,6 +29,7 @@ interface Job {
 }
 
 const POLL_MS = 200;
+const CONTENT_LENGTH_LIMIT = 1e9;
 
 function formatFor(file: string): string {
   const ext = path.extname(file).toLowerCase();
@@ -110,7 +111,8 @@ export async function importFile(file: string, options: ImportCommandOptions): P
       method: 'POST',
       body: Readable.toWeb(stream) as ReadableStream,
       duplex: 'half',
-      headers: { 'content-length': String(size), 'content-type': 'application/octet-stream' },
+      // The uWS binding refuses a 10-digit content-length; larger files go chunked.
+      headers: size < CONTENT_LENGTH_LIMIT ? { 'content-length': String(size) } : {},
     });
     const uploadSeconds = seconds();
     const parseStarted = performance.now();

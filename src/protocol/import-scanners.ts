@@ -6,9 +6,10 @@
 //
 // CSV (RFC 4180): fields separated by ',', records by LF or CRLF, fields in
 // double quotes may hold ',', line breaks and "" for a quote. The first record
-// is a header when any of its fields is not a number. The value column is
-// picked by header name or 0-based index (default: the first column that is
-// not `poolId`); a `poolId` column sends each row to its own pool unless the
+// is a header when its value field (the column given by index, else the
+// first) is not a number, or when the column is given by name. The value
+// column is picked by header name or 0-based index (default: the first column
+// that is not `poolId`); a `poolId` column sends each row to its own pool unless the
 // import names one pool for everything. Blank lines are skipped; spaces and
 // tabs around a number are allowed.
 //
@@ -294,15 +295,19 @@ class CsvScanner implements Scanner {
   /** Settles the columns from the first record; true when it is a header. */
   private firstRecord(bytes: Uint8Array, line: number): boolean {
     const f = this.fields;
-    let header = false;
-    for (let i = 0; i < f.count; i++) if (Number.isNaN(this.number(bytes, i))) header = true;
     const { column, poolId } = this.options;
+    // The value field decides: a data file may well have text columns.
+    const probe = typeof column === 'number' ? column : 0;
+    const header = typeof column === 'string' || (probe < f.count && Number.isNaN(this.number(bytes, probe)));
+    let allNumbers = true;
+    for (let i = 0; i < f.count; i++) if (Number.isNaN(this.number(bytes, i))) allNumbers = false;
+    if (typeof column === 'string' && allNumbers) {
+      throw new ImportLineError(
+        line,
+        `column ${JSON.stringify(column)} names a header field, but the first line holds only numbers (no header).`,
+      );
+    }
     if (!header) {
-      if (typeof column === 'string')
-        throw new ImportLineError(
-          line,
-          `column ${JSON.stringify(column)} names a header field, but the first line holds only numbers (no header).`,
-        );
       if (poolId === null)
         throw new ImportLineError(line, `the file has no header with a ${POOL_ID_COLUMN} column, so the import needs a poolId.`);
       this.valueColumn = column ?? 0;

@@ -84,7 +84,7 @@ export function streamImport(
   return new Promise((resolve, reject) => {
     const req = http.request(
       server.url(`/imports?${query}`),
-      { method: 'POST', headers: { 'content-length': String(count * lineBytes) } },
+      { method: 'POST', headers: lineBytes === null ? {} : { 'content-length': String(count * lineBytes) } },
       (res) => {
         let text = '';
         res.on('data', (d: Buffer) => (text += d.toString()));
