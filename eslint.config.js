@@ -9,7 +9,7 @@ import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
   // assembly/ is AssemblyScript (decorators on functions, <T> casts): asc type-checks it, ESLint cannot parse it.
-  { ignores: ['assembly/', 'dist/', 'build/', 'node_modules/', 'coverage/', 'data/', '.tmp/', 'bench/results/'] },
+  { ignores: ['assembly/', 'dist/', 'build/', 'node_modules/', 'coverage/', 'data/', '.tmp/', 'bench/results/', 'test-artifacts/'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   prettier,
