@@ -1,6 +1,6 @@
 // Service configuration: flags win over environment variables, which win over
-// defaults (../shared/api.md, "Configuration names"). Parsed once at start-up and
-// printed in the start-up log line.
+// defaults (README, "Configuration"). Parsed once at start-up and printed
+// in the start-up log line.
 
 import { parseArgs } from 'node:util';
 import path from 'node:path';

@@ -3,8 +3,8 @@
 // with one append per pool. Jobs run one at a time, in arrival order.
 //
 // All or nothing: the parser returns every pool's values sorted, or the first
-// bad line and nothing else; only then are the values appended, each pool's in
-// one write-ahead-log record, so no reader ever sees part of a pool's import
+// bad line and nothing else; only then are the values appended, all pools in
+// one write-ahead-log transaction, so no reader ever sees part of an import
 // and a restart before the commit finds no trace of it. Jobs live in memory:
 // after a restart a job id is unknown (404) and its spool file is deleted.
 
@@ -156,22 +156,20 @@ export class ImportJobs {
   }
 
   /**
-   * One append per pool, in pool id order. Each pool's values land in one
-   * log record, so a pool is imported whole or not at all; an import that
-   * fills several pools is not one transaction across them.
+   * One transaction (PoolWriter.appendAll): every pool's values, each pool's
+   * in one log record, committed and applied together, so no reader sees part
+   * of an import and a crash leaves all of it or none.
    */
   private async commit(result: Extract<ImportParseResult, { ok: true }>): Promise<void> {
-    for (const { poolId, values } of result.pools) {
-      for (let attempt = 0; ; attempt++) {
-        try {
-          await this.options.writer().append(poolId, values);
-          break;
-        } catch (err) {
-          const retry =
-            err instanceof PoolqError && err.code === 'unavailable' && /queue is full/.test(err.message) && attempt < COMMIT_RETRIES;
-          if (!retry) throw err;
-          await new Promise((resolve) => setTimeout(resolve, COMMIT_RETRY_MS));
-        }
+    const items = result.pools.map(({ poolId, values }) => ({ poolId, run: values }));
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await this.options.writer().appendAll(items);
+        return;
+      } catch (err) {
+        const retry = err instanceof PoolqError && err.code === 'unavailable' && /queue is full/.test(err.message) && attempt < COMMIT_RETRIES;
+        if (!retry) throw err;
+        await new Promise((resolve) => setTimeout(resolve, COMMIT_RETRY_MS));
       }
     }
   }

@@ -3,7 +3,6 @@
 // its handler (piscina supports this) so the kernels — the WASM module compiled
 // once on the main thread — are instantiated once per worker, not per task.
 
-import { writeFileSync } from 'node:fs';
 import { workerData } from 'node:worker_threads';
 import { nonFiniteValue, PoolqError } from '../core/errors.js';
 import type { Kernels } from '../core/kernels.js';
@@ -56,8 +55,6 @@ function handlerFor(kernels: Kernels) {
       }
       case 'merge': {
         const out = allocateRun(task.a.length + task.b.length);
-        // Fault injection (tests): the worker thread dies mid-task, its output allocated but not yet written.
-        if (task.crashMidway === true) process.exit(70);
         return { ok: true, merged: kernels.mergeInto(trustSorted(task.a), trustSorted(task.b), out) };
       }
       case 'parseValues': {
@@ -85,10 +82,6 @@ function handlerFor(kernels: Kernels) {
       case 'snapshot': {
         // Blocking writes and fdatasync are the point here: this thread has
         // nothing else to do. The store renames the file and fsyncs the directory.
-        if (task.crashMidway === true) {
-          writeFileSync(task.path, new Uint8Array(4096)); // fault injection (tests): a torn temp file
-          process.exit(70);
-        }
         try {
           return { ok: true, summary: writeSnapshotFileSync(task.path, task.seq, task.pools) };
         } catch (err) {
