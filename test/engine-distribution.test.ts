@@ -26,7 +26,11 @@ function oracleHistogram(
   const delta = hi - lo;
   const step = delta / bins;
   // numpy.linspace: i * step + lo, or (i / bins) * delta + lo where the step underflows to 0.
-  const edges = Array.from({ length: bins + 1 }, (_, i) => (i === bins ? hi : step === 0 ? (i / bins) * delta + lo : i * step + lo));
+  // …and never past hi (a step rounded up in subnormal ranges).
+  const edges = Array.from({ length: bins + 1 }, (_, i) => {
+    const edge = i === bins ? hi : step === 0 ? (i / bins) * delta + lo : i * step + lo;
+    return edge > hi ? hi : edge;
+  });
   const counts = new Array<number>(bins).fill(0);
   let below = 0;
   let above = 0;
@@ -124,6 +128,13 @@ describe.each(VARIANTS)('distribution reads: %s engine, %s', (kind: EngineKind, 
       expect(h.bins.reduce((s, b) => s + b.count, 0)).toBe(3);
     });
 
+    it('gives no bin a negative count when a subnormal step rounds up past max (found by fast-check)', () => {
+      engine.appendValues(1, Float64Array.from([5e-324, -0]));
+      const h = engine.histogram(1, 8, { min: -2.5e-323, max: -0 });
+      expect(h.bins.map((b) => b.count)).toEqual([0, 0, 0, 0, 0, 1, 0, 0]);
+      expect([h.below, h.above]).toEqual([0, 1]);
+    });
+
     it('matches the oracle on random pools, bin counts and ranges', () => {
       let poolId = 0;
       fc.assert(
@@ -145,6 +156,7 @@ describe.each(VARIANTS)('distribution reads: %s engine, %s', (kind: EngineKind, 
             expect(h.bins.map((b) => b.count)).toEqual(want.counts);
             expect(h.bins.map((b) => b.lo).concat(h.bins[bins - 1].hi)).toEqual(want.edges);
             expect([h.below, h.above]).toEqual([want.below, want.above]);
+            expect(h.bins.every((b) => b.count >= 0)).toBe(true);
             expect(h.below + h.above + want.counts.reduce((s, c) => s + c, 0)).toBe(values.length);
           },
         ),

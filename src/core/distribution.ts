@@ -72,6 +72,9 @@ export function histogramEdges(lo: number, hi: number, bins: number): Float64Arr
     for (let i = 0; i < bins; i++) edges[i] = lo + i * halfStep + i * halfStep;
   }
   edges[bins] = hi;
+  // A step rounded up (subnormal ranges) can carry inner edges past hi; numpy
+  // then counts oddly, here they stop at hi so no bin is negative.
+  for (let i = 1; i < bins; i++) if (edges[i] > hi) edges[i] = hi;
   return edges;
 }
 
