@@ -1,12 +1,10 @@
 // The poolq command line (commander): serve, import, query, stats, loadtest.
 // Every command but serve talks to a running server over HTTP (--url, and
-// --token for a server started with --auth-token).
+// --token for a server started with --auth-token). Commands load their
+// modules when run: autocannon alone took most of a second to import.
 
 import { Command, Option } from 'commander';
-import { importFile } from './import.js';
 import { CliError, type ServerOptions } from './http.js';
-import { loadtest } from './loadtest.js';
-import { query, stats } from './query.js';
 import { serve } from './serve.js';
 
 const program = new Command('poolq').description('Pools of numbers with exact percentile queries').showHelpAfterError();
@@ -35,7 +33,7 @@ serverOptions(
     .addOption(new Option('--format <format>', 'file format (default: from the extension)').choices(['csv', 'ndjson', 'f64']))
     .addOption(new Option('--interval-ms <ms>', 'plain progress lines this often when not on a terminal').default(1000).argParser(Number)),
 ).action((file: string, options: ServerOptions & { pool?: string; column?: string; format?: string; intervalMs: number }) =>
-  run(() => importFile(file, options)),
+  run(async () => (await import('./import.js')).importFile(file, options)),
 );
 
 serverOptions(
@@ -46,11 +44,11 @@ serverOptions(
     .option('-p, --percentiles <list>', 'comma-separated percentiles', '50,90,99,99.9')
     .option('--method <method>', 'numpy percentile method', 'linear'),
 ).action((poolId: string, options: ServerOptions & { percentiles: string; method: string }) =>
-  run(() => query(poolId, options.percentiles, options.method, options)),
+  run(async () => (await import('./query.js')).query(poolId, options.percentiles, options.method, options)),
 );
 
 serverOptions(program.command('stats').description('pools, values and requests by route, from /metrics')).action((options: ServerOptions) =>
-  run(() => stats(options)),
+  run(async () => (await import('./query.js')).stats(options)),
 );
 
 serverOptions(
@@ -61,7 +59,9 @@ serverOptions(
     .addOption(new Option('--connections <n>', 'concurrent connections').default(32).argParser(Number))
     .option('--mix <add/query>', 'percent appends / percent queries', '10/90')
     .addOption(new Option('--pools <n>', 'pools to spread requests over').default(1000).argParser(Number)),
-).action((options: ServerOptions & { duration: number; connections: number; mix: string; pools: number }) => run(() => loadtest(options)));
+).action((options: ServerOptions & { duration: number; connections: number; mix: string; pools: number }) =>
+  run(async () => (await import('./loadtest.js')).loadtest(options)),
+);
 
 async function run(action: () => Promise<unknown>): Promise<void> {
   try {
