@@ -126,9 +126,12 @@ function isBlank(c: number): boolean {
   return c === SPACE || c === TAB;
 }
 
-/** Bytes left over from the previous chunk, joined with the next one. */
+/**
+ * Bytes left over from the previous chunk, joined with the next one; always a
+ * plain Uint8Array (a Buffer here too made the scan loops polymorphic).
+ */
 function joined(leftover: Uint8Array | null, chunk: Uint8Array): Uint8Array {
-  if (leftover === null || leftover.length === 0) return chunk;
+  if (leftover === null || leftover.length === 0) return new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength);
   const out = new Uint8Array(leftover.length + chunk.length);
   out.set(leftover);
   out.set(chunk, leftover.length);
