@@ -37,7 +37,7 @@ async function writeCsv(file: string): Promise<void> {
       seed = (seed * 48271) % 2147483647;
       text += `${1_700_000_000 + j},${(Math.exp((seed / 2147483647) * 4) * 10).toFixed(3)}\n`;
     }
-    if (!out.write(text)) await new Promise((r) => out.once('drain', r));
+    if (!out.write(text)) await new Promise<void>((r) => out.once('drain', () => r()));
   }
   await new Promise<void>((r) => out.end(() => r()));
 }
