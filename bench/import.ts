@@ -90,11 +90,14 @@ async function probe(client: ProbeClient, until: Promise<unknown>): Promise<numb
 
 function postFile(port: number, file: string, query: string): Promise<string> {
   return new Promise((resolve, reject) => {
-    const req = http.request({ host: '127.0.0.1', port, path: `/imports?${query}`, method: 'POST', headers: { 'content-length': String(statSync(file).size) } }, (res) => {
-      let text = '';
-      res.on('data', (d: Buffer) => (text += d.toString()));
-      res.on('end', () => (res.statusCode === 202 ? resolve((JSON.parse(text) as { jobId: string }).jobId) : reject(new Error(text))));
-    });
+    const req = http.request(
+      { host: '127.0.0.1', port, path: `/imports?${query}`, method: 'POST', headers: { 'content-length': String(statSync(file).size) } },
+      (res) => {
+        let text = '';
+        res.on('data', (d: Buffer) => (text += d.toString()));
+        res.on('end', () => (res.statusCode === 202 ? resolve((JSON.parse(text) as { jobId: string }).jobId) : reject(new Error(text))));
+      },
+    );
     req.on('error', reject);
     createReadStream(file).pipe(req);
   });
@@ -102,7 +105,11 @@ function postFile(port: number, file: string, query: string): Promise<string> {
 
 async function waitForJob(port: number, jobId: string): Promise<{ state: string; values: number; error: unknown }> {
   for (;;) {
-    const job = (await (await fetch(`http://127.0.0.1:${port}/imports/${jobId}`)).json()) as { state: string; values: number; error: unknown };
+    const job = (await (await fetch(`http://127.0.0.1:${port}/imports/${jobId}`)).json()) as {
+      state: string;
+      values: number;
+      error: unknown;
+    };
     if (job.state === 'done' || job.state === 'failed') return job;
     await new Promise((r) => setTimeout(r, 50));
   }
@@ -128,7 +135,14 @@ async function main(): Promise<void> {
     { parser: 'import scanner', ms: ours.ms, values: ours.result },
     { parser: 'csv-parse 6.2.1', ms: theirs.ms, values: theirs.result },
   ].map((r) => ({ ...r, mbPerS: mb / (r.ms / 1000), valuesPerS: r.values / (r.ms / 1000) }));
-  console.table(parsers.map((r) => ({ parser: r.parser, 's': (r.ms / 1000).toFixed(2), 'MB/s': r.mbPerS.toFixed(1), 'values/s': Math.round(r.valuesPerS) })));
+  console.table(
+    parsers.map((r) => ({
+      parser: r.parser,
+      s: (r.ms / 1000).toFixed(2),
+      'MB/s': r.mbPerS.toFixed(1),
+      'values/s': Math.round(r.valuesPerS),
+    })),
+  );
   console.log(`import scanner / csv-parse: ${(theirs.ms / ours.ms).toFixed(2)}x faster`);
 
   const port = await freePort();
@@ -164,11 +178,28 @@ async function main(): Promise<void> {
   const probes = [
     { phase: 'no import', samples: idle },
     { phase: 'during import', samples: busy },
-  ].map(({ phase, samples }) => ({ phase, n: samples.length, p50: percentile(samples, 50), p99: percentile(samples, 99), max: samples[samples.length - 1] }));
-  console.table(probes.map((p) => ({ phase: p.phase, probes: p.n, 'p50 ms': p.p50.toFixed(3), 'p99 ms': p.p99.toFixed(3), 'max ms': p.max.toFixed(1) })));
+  ].map(({ phase, samples }) => ({
+    phase,
+    n: samples.length,
+    p50: percentile(samples, 50),
+    p99: percentile(samples, 99),
+    max: samples[samples.length - 1],
+  }));
+  console.table(
+    probes.map((p) => ({
+      phase: p.phase,
+      probes: p.n,
+      'p50 ms': p.p50.toFixed(3),
+      'p99 ms': p.p99.toFixed(3),
+      'max ms': p.max.toFixed(1),
+    })),
+  );
   console.log(`small-query p99 during / without import: ${(probes[1].p99 / probes[0].p99).toFixed(2)}x`);
   mkdirSync(path.join(ROOT, 'bench/results'), { recursive: true });
-  writeFileSync(path.join(ROOT, 'bench/results/import.json'), JSON.stringify({ values: VALUES, mb, parsers, import: importRow, probes }, null, 2));
+  writeFileSync(
+    path.join(ROOT, 'bench/results/import.json'),
+    JSON.stringify({ values: VALUES, mb, parsers, import: importRow, probes }, null, 2),
+  );
 }
 
 main().catch((err: unknown) => {

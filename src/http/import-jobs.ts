@@ -167,7 +167,8 @@ export class ImportJobs {
         await this.options.writer().appendAll(items);
         return;
       } catch (err) {
-        const retry = err instanceof PoolqError && err.code === 'unavailable' && /queue is full/.test(err.message) && attempt < COMMIT_RETRIES;
+        const retry =
+          err instanceof PoolqError && err.code === 'unavailable' && /queue is full/.test(err.message) && attempt < COMMIT_RETRIES;
         if (!retry) throw err;
         await new Promise((resolve) => setTimeout(resolve, COMMIT_RETRY_MS));
       }
