@@ -9,23 +9,22 @@
 // the probes' p50/p99 with and without it; JSON in bench/results/import.json.
 // --quick: 10^6 values.
 
-import { createReadStream, createWriteStream, mkdirSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { createReadStream, createWriteStream, mkdtempSync, readFileSync, statSync } from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { parse } from 'csv-parse';
 import { createScanner, PoolValues } from '../src/protocol/import-scanners.js';
-import { freePort, installChildCleanup, jsonLine, startServer } from './lib/http-procs.js';
-import { ProbeClient } from './lib/probe-client.js';
+import { startServer } from '../test/helpers/server-process.js';
+import { rawRequest } from './lib/http-scenarios.js';
+import { runPaced, type PacedResult } from './lib/paced-client.js';
+import { fmtRatio, fmtUs, printTable, writeResults } from './lib/report.js';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const QUICK = process.argv.includes('--quick');
 const VALUES = QUICK ? 1_000_000 : 10_000_000;
-const PROBE_INTERVAL_MS = 2;
-const BASELINE_MS = QUICK ? 3000 : 8000;
+/** Each probe window; the import must outlast the second one (it is reported). */
+const PROBE_MS = QUICK ? 1000 : 8000;
 const SMALL_POOLS = 100;
-const NPM_START_ENV = { GLIBC_TUNABLES: 'glibc.malloc.hugetlb=1', MALLOC_MMAP_THRESHOLD_: '131072' };
 
 async function writeCsv(file: string): Promise<void> {
   const out = createWriteStream(file);
@@ -67,25 +66,19 @@ async function timed<T>(work: () => Promise<T>): Promise<{ ms: number; result: T
   return { ms: performance.now() - started, result };
 }
 
-function percentile(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
-}
-
-/** Probes /query every PROBE_INTERVAL_MS until `until` resolves; returns the latencies in ms, sorted. */
-async function probe(client: ProbeClient, until: Promise<unknown>): Promise<number[]> {
-  const requests = Array.from({ length: SMALL_POOLS }, (_, i) => client.postBytes('/query', `{"poolId":${i},"percentile":99}`));
-  const samples: number[] = [];
-  let done = false;
-  void until.finally(() => (done = true));
-  for (let i = 0; !done; i++) {
-    const started = performance.now();
-    const reply = await client.send(requests[i % SMALL_POOLS]);
-    if (reply.status !== 200) throw new Error(`probe: ${reply.status} ${reply.body}`);
-    samples.push(performance.now() - started);
-    const wait = PROBE_INTERVAL_MS - (performance.now() - started);
-    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
-  }
-  return samples.sort((a, b) => a - b);
+/** Small /query requests at 500/s over keep-alive connections for PROBE_MS. */
+function probe(port: number): Promise<PacedResult> {
+  const shape = { pools: SMALL_POOLS, values: 10, queryPct: 100 };
+  const requests = Array.from({ length: 1000 }, () => rawRequest('query', shape, port));
+  let k = 0;
+  return runPaced({
+    port,
+    rate: 500,
+    durationMs: PROBE_MS,
+    connections: 8,
+    maxConnections: 512,
+    nextRequest: () => requests[k++ % requests.length],
+  });
 }
 
 function postFile(port: number, file: string, query: string): Promise<string> {
@@ -122,7 +115,6 @@ function memoryOf(pid: number): { rssMiB: number; peakMiB: number } {
 }
 
 async function main(): Promise<void> {
-  installChildCleanup();
   const dir = mkdtempSync(path.join(os.tmpdir(), 'poolq-bench-import-'));
   const file = path.join(dir, 'values.csv');
   await writeCsv(file);
@@ -134,72 +126,76 @@ async function main(): Promise<void> {
   const parsers = [
     { parser: 'import scanner', ms: ours.ms, values: ours.result },
     { parser: 'csv-parse 6.2.1', ms: theirs.ms, values: theirs.result },
-  ].map((r) => ({ ...r, mbPerS: mb / (r.ms / 1000), valuesPerS: r.values / (r.ms / 1000) }));
-  console.table(
+  ];
+  printTable(
+    'parsers, one thread, 1 MiB chunks',
     parsers.map((r) => ({
       parser: r.parser,
       s: (r.ms / 1000).toFixed(2),
-      'MB/s': r.mbPerS.toFixed(1),
-      'values/s': Math.round(r.valuesPerS),
+      'MB/s': (mb / (r.ms / 1000)).toFixed(1),
+      'values/s': Math.round(r.values / (r.ms / 1000)),
     })),
   );
-  console.log(`import scanner / csv-parse: ${(theirs.ms / ours.ms).toFixed(2)}x faster`);
+  console.log(`import scanner vs csv-parse: ${fmtRatio(theirs.ms, ours.ms)} faster`);
 
-  const port = await freePort();
-  const server = await startServer({
-    name: 'poolq',
-    command: process.execPath,
-    args: [path.join(ROOT, 'dist/src/main.js'), '--port', String(port), '--data-dir', path.join(dir, 'data')],
-    env: { ...process.env, ...NPM_START_ENV },
-    readyFromLine: (line) => (jsonLine(line)?.msg === 'poolq ready' ? port : undefined),
-  });
+  // startServer runs the server with npm start's environment.
+  const server = await startServer([], { dataDir: path.join(dir, 'data') });
+  const port = server.port;
   for (let poolId = 0; poolId < SMALL_POOLS; poolId++) {
     const poolValues = Array.from({ length: 1000 }, (_, i) => (i * 7919) % 1000);
     await fetch(`http://127.0.0.1:${port}/add`, { method: 'POST', body: JSON.stringify({ poolId, poolValues }) });
   }
-  const client = new ProbeClient('127.0.0.1', port);
-  const idle = await probe(client, new Promise((r) => setTimeout(r, BASELINE_MS)));
-  const before = memoryOf(server.pid);
+  const idle = await probe(port);
+  const before = memoryOf(server.proc.pid!);
   const started = performance.now();
-  const imported = postFile(port, file, 'poolId=100000&column=latency_ms').then((jobId) => waitForJob(port, jobId));
-  const busy = await probe(client, imported);
+  let importMs = 0;
+  const imported = postFile(port, file, 'poolId=100000&column=latency_ms')
+    .then((jobId) => waitForJob(port, jobId))
+    .then((job) => ((importMs = performance.now() - started), job));
+  const busy = await probe(port);
+  const probeEndMs = performance.now() - started;
   const job = await imported;
-  const seconds = (performance.now() - started) / 1000;
-  const after = memoryOf(server.pid);
-  client.close();
+  const after = memoryOf(server.proc.pid!);
   await server.stop();
   if (job.state !== 'done' || job.values !== VALUES) throw new Error(`import ended ${JSON.stringify(job)}`);
 
+  const seconds = importMs / 1000;
   const importRow = { seconds, valuesPerS: VALUES / seconds, mbPerS: mb / seconds, rssBeforeMiB: before.rssMiB, peakRssMiB: after.peakMiB };
-  console.log(
-    `server import: ${seconds.toFixed(2)} s, ${Math.round(importRow.valuesPerS)} values/s, ${importRow.mbPerS.toFixed(1)} MB/s; ` +
-      `RSS ${before.rssMiB.toFixed(0)} MiB before, peak ${after.peakMiB.toFixed(0)} MiB`,
-  );
-  const probes = [
-    { phase: 'no import', samples: idle },
-    { phase: 'during import', samples: busy },
-  ].map(({ phase, samples }) => ({
-    phase,
-    n: samples.length,
-    p50: percentile(samples, 50),
-    p99: percentile(samples, 99),
-    max: samples[samples.length - 1],
-  }));
-  console.table(
-    probes.map((p) => ({
-      phase: p.phase,
-      probes: p.n,
-      'p50 ms': p.p50.toFixed(3),
-      'p99 ms': p.p99.toFixed(3),
-      'max ms': p.max.toFixed(1),
+  printTable('the import through the server', [
+    {
+      values: VALUES,
+      s: seconds.toFixed(2),
+      'values/s': Math.round(importRow.valuesPerS),
+      'MB/s': importRow.mbPerS.toFixed(1),
+      'RSS before MiB': before.rssMiB.toFixed(0),
+      'peak RSS MiB': after.peakMiB.toFixed(0),
+    },
+  ]);
+  const rows = [
+    { phase: 'no import', r: idle },
+    { phase: 'during import', r: busy },
+  ];
+  printTable(
+    `small /query probes, 500/s for ${PROBE_MS / 1000} s (service time)`,
+    rows.map(({ phase, r }) => ({
+      phase,
+      probes: r.serviceUs.n,
+      p50: fmtUs(r.serviceUs.p50),
+      p99: fmtUs(r.serviceUs.p99),
+      max: fmtUs(r.serviceUs.max),
     })),
   );
-  console.log(`small-query p99 during / without import: ${(probes[1].p99 / probes[0].p99).toFixed(2)}x`);
-  mkdirSync(path.join(ROOT, 'bench/results'), { recursive: true });
-  writeFileSync(
-    path.join(ROOT, 'bench/results/import.json'),
-    JSON.stringify({ values: VALUES, mb, parsers, import: importRow, probes }, null, 2),
+  const covered = Math.min(1, importMs / probeEndMs);
+  console.log(
+    `small-query p99 during / without import: ${fmtRatio(busy.serviceUs.p99, idle.serviceUs.p99)}; the import ran for ${Math.round(100 * covered)} % of the probe window`,
   );
+  writeResults('import', {
+    values: VALUES,
+    mb,
+    parsers,
+    import: importRow,
+    probes: { idle: idle.serviceUs, busy: busy.serviceUs, importCoveredFraction: covered },
+  });
 }
 
 main().catch((err: unknown) => {

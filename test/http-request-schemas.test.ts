@@ -63,6 +63,13 @@ const poolId = fc.oneof(fc.integer({ min: 0, max: 1e6 }), fc.constant(MAX_POOL_I
 const percentile = fc.oneof(fc.double({ min: 0, max: 100, noNaN: true }), anyField);
 const method = fc.oneof(fc.constantFrom(...QUANTILE_METHODS), anyField);
 
+const finite = fc.double({ noNaN: true, noDefaultInfinity: true });
+
+/** Valid bodies (a sixth), bodies mixing valid and invalid fields, and anything else. */
+function nearMisses(valid: fc.Arbitrary<unknown>, mixed: fc.Arbitrary<unknown>): fc.Arbitrary<unknown> {
+  return fc.oneof({ weight: 1, arbitrary: valid }, { weight: 4, arbitrary: mixed }, { weight: 1, arbitrary: anyField });
+}
+
 function agree(
   schema: Parameters<typeof TypeCompiler.Compile>[0],
   parse: (value: unknown) => unknown,
@@ -86,7 +93,10 @@ describe('request schemas accept exactly what the parsers accept', () => {
     agree(
       SCHEMAS.AddRequest,
       parseAddRequest,
-      fc.oneof(body({ poolId, poolValues: fc.oneof(numberList(6), anyField), extra: anyField }), anyField),
+      nearMisses(
+        fc.record({ poolId: fc.nat(), poolValues: fc.array(finite, { minLength: 1, maxLength: 4 }) }),
+        body({ poolId, poolValues: fc.oneof(numberList(6), anyField), extra: anyField }),
+      ),
     );
   });
 
@@ -96,7 +106,11 @@ describe('request schemas accept exactly what the parsers accept', () => {
       numberList(3),
       anyField,
     );
-    agree(SCHEMAS.QueryRequest, parseQueryRequest, fc.oneof(body({ poolId, percentile, percentiles, method, extra: anyField }), anyField));
+    const valid = fc.oneof(
+      fc.record({ poolId: fc.nat(), percentile: fc.double({ min: 0, max: 100, noNaN: true }) }),
+      fc.record({ poolId: fc.nat(), percentiles: percentiles.filter(Array.isArray), method: fc.constantFrom(...QUANTILE_METHODS) }),
+    );
+    agree(SCHEMAS.QueryRequest, parseQueryRequest, nearMisses(valid, body({ poolId, percentile, percentiles, method, extra: anyField })));
   });
 
   it('QueryRequest ≡ parseQueryRequest at the percentile-count limit', () => {
