@@ -2,6 +2,7 @@
 // recovery → ready; SIGTERM/SIGINT drain requests, flush the log, snapshot and
 // exit 0. Usage: node dist/src/main.js [--port 8000] [--data-dir ./data] ...
 
+import { existsSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { loadConfig, redactedConfig, SETTINGS } from './config.js';
 import { createEngine } from './core/create-engine.js';
@@ -96,7 +97,8 @@ async function main(): Promise<void> {
     } else {
       const { jobId } = imports.reserve();
       const options = { format: formatOf(config.importFile), poolId, column: null };
-      const { finished } = imports.submit(jobId, config.importFile, options, 0, false);
+      const size = existsSync(config.importFile) ? statSync(config.importFile).size : 0; // a missing file fails the job
+      const { finished } = imports.submit(jobId, config.importFile, options, size, false);
       const job = await finished;
       if (job.state !== 'done') {
         logger.fatal({ file: config.importFile, poolId, error: job.error }, 'start-up import failed; refusing to start');
