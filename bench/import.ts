@@ -4,18 +4,18 @@
 //     file in 1 MiB chunks and keeping the value column as numbers;
 //  2. the server, as `npm start` runs it: small /query probes at a steady
 //     500/s with no import, then the same probes while the file is imported
-//     through POST /imports (upload, parse on the import worker, commit).
+//     through POST /imports (upload from a child process, parse on the
+//     import worker, commit).
 // Prints values/s, MB/s and the server's peak RSS (VmHWM) for the import, and
 // the probes' p50/p99 with and without it; JSON in bench/results/import.json.
 // --quick: 10^6 values.
 
 import { createReadStream, createWriteStream, mkdtempSync, readFileSync, statSync } from 'node:fs';
-import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { parse } from 'csv-parse';
 import { createScanner, PoolValues } from '../src/protocol/import-scanners.js';
-import { startServer } from '../test/helpers/server-process.js';
+import { spawnTracked, startServer } from '../test/helpers/server-process.js';
 import { rawRequest } from './lib/http-scenarios.js';
 import { runPaced, type PacedResult } from './lib/paced-client.js';
 import { fmtRatio, fmtUs, printTable, writeResults } from './lib/report.js';
@@ -81,19 +81,28 @@ function probe(port: number): Promise<PacedResult> {
   });
 }
 
+/** The uploader, in its own process at nice 19 so that streaming the file does not perturb the probes; prints the job id. */
+const UPLOADER = `
+const http = require('node:http');
+const fs = require('node:fs');
+const [port, file, query] = process.argv.slice(1);
+const req = http.request({ host: '127.0.0.1', port: Number(port), path: '/imports?' + query, method: 'POST', headers: { 'content-length': fs.statSync(file).size } }, (res) => {
+  let text = '';
+  res.on('data', (d) => (text += d));
+  res.on('end', () => { if (res.statusCode !== 202) { console.error(text); process.exit(1); } console.log(JSON.parse(text).jobId); });
+});
+fs.createReadStream(file).pipe(req);
+`;
+
 function postFile(port: number, file: string, query: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const req = http.request(
-      { host: '127.0.0.1', port, path: `/imports?${query}`, method: 'POST', headers: { 'content-length': String(statSync(file).size) } },
-      (res) => {
-        let text = '';
-        res.on('data', (d: Buffer) => (text += d.toString()));
-        res.on('end', () => (res.statusCode === 202 ? resolve((JSON.parse(text) as { jobId: string }).jobId) : reject(new Error(text))));
-      },
-    );
-    req.on('error', reject);
-    createReadStream(file).pipe(req);
+  const child = spawnTracked('nice', ['-n', '19', process.execPath, '-e', UPLOADER, String(port), file, query], {
+    stdio: ['ignore', 'pipe', 'inherit'],
   });
+  let out = '';
+  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  return new Promise((resolve, reject) =>
+    child.on('exit', (code) => (code === 0 ? resolve(out.trim()) : reject(new Error(`uploader exited ${code}`)))),
+  );
 }
 
 async function waitForJob(port: number, jobId: string): Promise<{ state: string; values: number; error: unknown }> {

@@ -26,6 +26,8 @@ export interface ParsedPool {
   poolId: number;
   /** Sorted, finite; on a SharedArrayBuffer when large (like any engine run). */
   values: SortedRun;
+  /** CRC32C of the values' bytes, computed where they were sorted, so the log need not hash them on the event loop. */
+  crc: number;
 }
 
 export interface ImportProgress {

@@ -1,11 +1,12 @@
 // Parses one import file (import-format.ts): reads it in 1 MiB chunks through
 // a scanner (import-scanners.ts), then sorts each pool's values with the
-// engine's kernels. Runs on the import worker thread (import-task.ts), or on
+// engine's kernels and takes their CRC32C for the write-ahead log. Runs on the import worker thread (import-task.ts), or on
 // the event loop with --workers=0, yielding between chunks.
 
 import { open } from 'node:fs/promises';
 import type { Kernels } from '../core/kernels.js';
 import { trustSorted } from '../core/sorted-run.js';
+import { bytesOf, crc32cOf } from '../storage/binary.js';
 import type { ImportOptions, ImportParseResult, ImportProgress, ParsedPool } from '../protocol/import-format.js';
 import { createScanner, ImportLineError, PoolValues } from '../protocol/import-scanners.js';
 
@@ -52,7 +53,7 @@ export async function parseImportFile(
   for (const { poolId, values } of sink.arrays()) {
     // The WASM radix sort needs 16 bytes per value inside wasm32's 4 GiB.
     const sorted = values.length < WASM_SORT_MAX_VALUES ? kernels.sortInPlace(values) : trustSorted(values.sort());
-    pools.push({ poolId, values: sorted });
+    pools.push({ poolId, values: sorted, crc: crc32cOf(bytesOf(sorted)) });
   }
   return { ok: true, pools, bytes, values: sink.count };
 }
