@@ -23,7 +23,7 @@ import { fmtRatio, fmtUs, printTable, writeResults } from './lib/report.js';
 const QUICK = process.argv.includes('--quick');
 const VALUES = QUICK ? 1_000_000 : 10_000_000;
 /** Each probe window; the import must outlast the second one (it is reported). */
-const PROBE_MS = QUICK ? 1000 : 8000;
+const PROBE_MS = QUICK ? 500 : 4000;
 const SMALL_POOLS = 100;
 
 async function writeCsv(file: string): Promise<void> {
