@@ -40,6 +40,10 @@ export interface Config {
   /** A data file loaded into importPool at start-up when that pool does not exist yet. */
   importFile: string | null;
   importPool: number | null;
+  /** /ws: close a socket silent this long (pings are sent before). */
+  wsIdleTimeoutSeconds: number;
+  /** /ws: close a socket (1008) whose unsent replies exceed this many bytes. */
+  wsMaxBacklogBytes: number;
 }
 
 interface Setting {
@@ -110,6 +114,18 @@ export const SETTINGS = {
     help: 'data file (csv, ndjson or f64 by extension) loaded at start-up into --import-pool if that pool does not exist',
   },
   importPool: { flag: 'import-pool', env: 'IMPORT_POOL', default: '', help: 'pool that --import fills' },
+  wsIdleTimeout: {
+    flag: 'ws-idle-timeout',
+    env: 'WS_IDLE_TIMEOUT',
+    default: '60',
+    help: '/ws: seconds of silence before a socket is closed (pinged first; 8-960)',
+  },
+  wsMaxBacklog: {
+    flag: 'ws-max-backlog',
+    env: 'WS_MAX_BACKLOG',
+    default: '4MiB',
+    help: '/ws: close a socket (1008) with more unsent replies than this',
+  },
 } as const satisfies Record<string, Setting>;
 
 const SIZE_UNITS: Record<string, number> = { b: 1, kb: 1e3, kib: 1024, mb: 1e6, mib: 1024 ** 2, gb: 1e9, gib: 1024 ** 3 };
@@ -185,5 +201,7 @@ export function loadConfig(argv: readonly string[] = process.argv.slice(2), env:
     authToken: raw(S.authToken) === '' ? null : raw(S.authToken),
     maxImportBytes: sizeIn(S.maxImport, raw(S.maxImport), 64),
     ...startupImport(raw(S.importFile), raw(S.importPool)),
+    wsIdleTimeoutSeconds: integerIn(S.wsIdleTimeout, raw(S.wsIdleTimeout), 8, 960),
+    wsMaxBacklogBytes: sizeIn(S.wsMaxBacklog, raw(S.wsMaxBacklog), 64 << 10),
   };
 }

@@ -8,8 +8,10 @@ import type { QuantileEngine } from '../core/engine.js';
 import { PoolqError, unavailable } from '../core/errors.js';
 import { parseQueryBodyFast } from '../protocol/bulk-parse.js';
 import type { RequestOffload } from '../protocol/offload.js';
+import { checkIdempotencyKey } from '../protocol/idempotency-key.js';
 import {
   checkMethod,
+  checkSingleParams,
   checkValues,
   parseAddRequest,
   parseJson,
@@ -19,19 +21,22 @@ import {
   type AddRequest,
   type QueryRequest,
 } from '../protocol/validate.js';
-import type { PoolWriter } from '../storage/pool-writer.js';
 import type { BodyBufferPool } from './body-buffers.js';
 import { parseHistogramQuery, parseRankQuery } from '../protocol/distribution-query.js';
 import { loadDashboardAssets, type DashboardAssets } from './dashboard-assets.js';
 import { loadDocsAssets, type DocsAssets } from './docs-page.js';
 import { createImportHandlers, type ImportHandlerContext } from './import-handlers.js';
 import { jsonNumber, type Exchange } from './exchange.js';
+import { isOctetStream, type IngestRoutes } from './ingest-routes.js';
+import type { IngestWriter } from './ingest-writer.js';
 import type { Metrics } from './metrics.js';
-import type { Handler, Handlers } from './router.js';
+import type { Handler, Handlers, RouteInput } from './router.js';
 
 export type ServerState = 'starting' | 'ready' | 'stopping';
 
 export interface HandlerContext extends ImportHandlerContext {
+  /** The octet-stream and NDJSON bodies. */
+  ingest: IngestRoutes;
   engine: QuantileEngine;
   offload: RequestOffload | null;
   metrics: Metrics;
@@ -41,7 +46,7 @@ export interface HandlerContext extends ImportHandlerContext {
   offloadSortValues: number;
   openApiJson: string;
   /** The store, once recovery finished (routes that need data run only then). */
-  writer(): PoolWriter;
+  writer(): IngestWriter;
   state(): ServerState;
 }
 
@@ -53,6 +58,12 @@ const APPENDED = '"Appended"';
 
 /** Typed at its definition, stored untyped in the map (the router passes parse's result to handle). */
 const handler = <T>(h: Handler<T>): Handler => h as Handler;
+
+/** The request's Idempotency-Key header, checked (null when absent). */
+function keyOf(input: RouteInput): string | null {
+  const header = input.headers['idempotency-key'] ?? '';
+  return header === '' ? null : checkIdempotencyKey(header, 'Idempotency-Key');
+}
 
 export function createHandlers(ctx: HandlerContext): Handlers {
   const { engine, offload } = ctx;
@@ -74,10 +85,16 @@ export function createHandlers(ctx: HandlerContext): Handlers {
   }
 
   /** Sorts (on a worker when large), logs and applies an append, then replies. */
-  function append(ex: Exchange, poolId: number, values: Float64Array, reply: (created: boolean, count: number) => void): void {
+  function append(
+    ex: Exchange,
+    poolId: number,
+    values: Float64Array,
+    key: string | null,
+    reply: (created: boolean, count: number) => void,
+  ): void {
     const sorted = offload !== null && values.length >= ctx.offloadSortValues ? offload.sortBatch(values) : engine.sortBatch(values);
     ex.settle(sorted, (run) => {
-      ex.settle(ctx.writer().append(poolId, run), (outcome) => reply(outcome.created, outcome.count));
+      ex.settle(ctx.writer().append(poolId, run, key), (outcome) => reply(outcome.created, outcome.count));
     });
   }
 
@@ -89,7 +106,19 @@ export function createHandlers(ctx: HandlerContext): Handlers {
           (o) => o.parseAddBody(body),
           () => parseAddRequest(parseJson(body)),
         ),
-      handle: (ex, _input, request) => append(ex, request.poolId, request.values, (created) => ex.send(OK, created ? INSERTED : APPENDED)),
+      handle: (ex, input, request) =>
+        append(ex, request.poolId, request.values, keyOf(input), (created) => ex.send(OK, created ? INSERTED : APPENDED)),
+    }),
+
+    batch: handler({
+      parse: () => {
+        throw new Error('POST /batch bodies are streamed (stream)');
+      },
+      stream: (ex, res, input, contentLength, guard) => {
+        ctx.ingest.batch(ex, res, contentLength, keyOf(input), guard);
+        return true;
+      },
+      handle: () => {},
     }),
 
     query: handler<QueryRequest>({
@@ -104,7 +133,7 @@ export function createHandlers(ctx: HandlerContext): Handlers {
 
     listPools: handler({
       handle: (ex, input) => {
-        const { limit, after } = parseListQuery(new URLSearchParams(input.query));
+        const { limit, after } = parseListQuery(new URLSearchParams(input.query)); // each parameter at most once
         ex.send(OK, JSON.stringify(engine.listPools(after, limit)));
       },
     }),
@@ -130,6 +159,7 @@ export function createHandlers(ctx: HandlerContext): Handlers {
       handle: (ex, input) => {
         const poolId = input.poolId;
         const params = new URLSearchParams(input.query);
+        checkSingleParams(params, ['p', 'method']);
         const percentiles = parsePercentileQuery(params.get('p'));
         const method = checkMethod(params.get('method') ?? undefined);
         const values = engine.quantiles(poolId, percentiles, method);
@@ -182,8 +212,13 @@ export function createHandlers(ctx: HandlerContext): Handlers {
           (o) => o.parseValuesBody(body),
           () => checkValues(parseJson(body), 'body'),
         ),
+      stream: (ex, res, input, contentLength) => {
+        if (!isOctetStream(input.headers['content-type'] ?? '')) return false;
+        ctx.ingest.binaryValues(ex, res, contentLength, input.poolId, keyOf(input));
+        return true;
+      },
       handle: (ex, input, values) =>
-        append(ex, input.poolId, values, (created, count) => {
+        append(ex, input.poolId, values, keyOf(input), (created, count) => {
           if (created) ex.send(CREATED, `{"status":"inserted","count":${count}}`);
           else ex.send(OK, `{"status":"appended","count":${count}}`);
         }),

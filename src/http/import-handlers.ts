@@ -1,11 +1,12 @@
 // POST /imports and GET /imports/{jobId} (route table entries startImport,
-// getImport). The query is checked before a byte of the body is read (a
-// refusal then closes the connection, as for any unread body); the body
-// streams to a spool file under the data directory (import-upload.ts); 202
-// names the job, which ImportJobs runs.
+// getImport). The query is checked before a byte of the body is spooled (a
+// refusal lets a small body drain first, body-reader.ts "Lingering"); the
+// body streams to a spool file under the data directory (import-upload.ts);
+// 202 names the job, which ImportJobs runs.
 
 import { PoolqError, unavailable } from '../core/errors.js';
-import { parseImportQuery } from '../protocol/import-format.js';
+import { parseImportQuery, type ImportOptions } from '../protocol/import-format.js';
+import { discardBodyThen } from './body-reader.js';
 import type { ImportJobs } from './import-jobs.js';
 import { spoolBody } from './import-upload.js';
 import type { Handler, Handlers } from './router.js';
@@ -21,10 +22,19 @@ export interface ImportHandlerContext {
 
 export function createImportHandlers(ctx: ImportHandlerContext): Pick<Handlers, 'startImport' | 'getImport'> {
   const { imports, maxImportBytes: max } = ctx;
-  const startImport: Handler<string> = {
-    // A streamed route: the request is the raw content-length header (router.ts).
-    handle: (ex, input, contentLength) => {
-      const options = parseImportQuery(new URLSearchParams(input.query));
+  const startImport: Handler = {
+    // The body never reaches handle: stream always takes it (a streamed route).
+    handle: () => {},
+    stream: (ex, res, input, contentLength, guard) => {
+      let options: ImportOptions;
+      try {
+        options = parseImportQuery(new URLSearchParams(input.query));
+        const refusal = options.poolId === null ? null : guard(options.poolId);
+        if (refusal !== null) throw Object.assign(refusal.error, { headers: refusal.headers });
+      } catch (err) {
+        discardBodyThen(res, contentLength, () => ex.sendError(err, (err as { headers?: Record<string, string> }).headers));
+        return true;
+      }
       const { jobId, file } = imports.reserve();
       spoolBody(ex, contentLength, max, file, (result) => {
         if (!result.ok) {
@@ -40,6 +50,7 @@ export function createImportHandlers(ctx: ImportHandlerContext): Pick<Handlers, 
         const { view } = imports.submit(jobId, file, options, result.bytes, true);
         ex.send(ACCEPTED, JSON.stringify({ jobId, state: view.state }), undefined, { location: `/imports/${jobId}` });
       });
+      return true;
     },
   };
   const getImport: Handler = {
@@ -51,5 +62,5 @@ export function createImportHandlers(ctx: ImportHandlerContext): Pick<Handlers, 
       else ex.send(OK, JSON.stringify(job));
     },
   };
-  return { startImport: startImport as Handler, getImport };
+  return { startImport, getImport };
 }

@@ -1,7 +1,7 @@
 // The HTTP front end's lifecycle on uWebSockets.js: listening, readiness,
 // authentication, requests in flight and graceful shutdown. Routes come from
 // the route table (src/protocol/routes.ts), bound by router.ts to the handlers
-// in handlers.ts.
+// in handlers.ts; /ws (ws-server.ts) runs on the same uWS app.
 
 import { timingSafeEqual } from 'node:crypto';
 import type { HttpRequest, HttpResponse, TemplatedApp, us_listen_socket } from '@trufflesuite/uws-js-unofficial';
@@ -16,9 +16,13 @@ import { BodyBufferPool } from './body-buffers.js';
 import { Exchange, type ExchangeHooks } from './exchange.js';
 import { createHandlers, type ServerState } from './handlers.js';
 import type { ImportJobs } from './import-jobs.js';
+import { IngestRoutes } from './ingest-routes.js';
+import { ingestWriter, type IngestWriter } from './ingest-writer.js';
 import type { Metrics } from './metrics.js';
 import { buildOpenApiDocument } from './openapi.js';
 import { Router, type PoolGuard, type RouterHost } from './router.js';
+import { SubscriptionHub } from './subscription-hub.js';
+import { PUSH_LIMIT_BYTES, WsServer } from './ws-server.js';
 import type { Uws } from './uws-loader.js';
 
 export type { ServerState } from './handlers.js';
@@ -39,17 +43,50 @@ export class PoolqServer implements ExchangeHooks, RouterHost {
   private readonly app: TemplatedApp;
   private listenSocket: us_listen_socket | null = null;
   private state: ServerState = 'starting';
-  private writer: PoolWriter | null = null;
+  private writer: IngestWriter | null = null;
   private inFlight = 0;
   private drained: (() => void) | null = null;
   private readonly expectedAuthorization: Buffer | null;
+  readonly hub: SubscriptionHub;
+  private readonly ws: WsServer;
 
   constructor(private readonly deps: ServerDeps) {
     const { config, offload } = deps;
     this.app = deps.uws.App();
     this.expectedAuthorization = config.authToken === null ? null : Buffer.from(`Bearer ${config.authToken}`);
     const bodyBuffers = new BodyBufferPool();
+    this.hub = new SubscriptionHub(deps.engine, { pushLimitBytes: PUSH_LIMIT_BYTES });
+    const guard = deps.poolGuard;
+    this.ws = new WsServer(
+      {
+        config,
+        engine: deps.engine,
+        logger: deps.logger,
+        metrics: deps.metrics,
+        offload,
+        hub: this.hub,
+        writer: () => this.writer,
+        state: () => this.state,
+        // The router's pool hook, for /ws requests (a cluster answers them with its 421 error).
+        poolGuard: guard === undefined ? undefined : (poolId) => guard(poolId, null)?.error ?? null,
+      },
+      this.app,
+    );
+    deps.metrics.attachWebSockets({
+      connections: () => this.ws.connections,
+      bufferedBytes: () => this.ws.bufferedBytes,
+      pushes: () => this.hub.stats().pushes,
+      skippedPushes: () => this.hub.stats().skipped,
+    });
+    const ingest = new IngestRoutes({
+      config,
+      engine: deps.engine,
+      offload,
+      bodyBuffers,
+      writer: () => this.writer!,
+    });
     const handlers = createHandlers({
+      ingest,
       engine: deps.engine,
       offload,
       metrics: deps.metrics,
@@ -88,7 +125,7 @@ export class PoolqServer implements ExchangeHooks, RouterHost {
 
   /** Recovery finished: accept writes and report ready. */
   setReady(writer: PoolWriter): void {
-    this.writer = writer;
+    this.writer = ingestWriter(writer, (poolId) => this.hub.poolChanged(poolId));
     if (this.state === 'starting') this.state = 'ready';
   }
 
@@ -107,18 +144,24 @@ export class PoolqServer implements ExchangeHooks, RouterHost {
       this.deps.uws.us_listen_socket_close(this.listenSocket);
       this.listenSocket = null;
     }
-    if (this.inFlight === 0) return;
-    await new Promise<void>((resolve) => {
-      const timer = setTimeout(resolve, graceMs);
-      this.drained = () => {
-        clearTimeout(timer);
-        resolve();
-      };
-    });
+    const started = performance.now();
+    if (this.inFlight > 0) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, graceMs);
+        this.drained = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+    }
+    // WebSocket adds already sent to storage are answered before the sockets close (1001).
+    await this.ws.settle(Math.max(0, graceMs - (performance.now() - started)));
+    this.ws.closeAll();
   }
 
   /** Closes every remaining connection. */
   close(): void {
+    this.hub.close();
     (this.app as unknown as { close?: () => void }).close?.();
   }
 
@@ -140,9 +183,15 @@ export class PoolqServer implements ExchangeHooks, RouterHost {
 
   // ---- RouterHost ------------------------------------------------------
 
-  begin(res: HttpResponse, label: string): Exchange {
+  begin(res: HttpResponse, label: string, head = false): Exchange {
     this.inFlight++;
-    return new Exchange(res, label, this);
+    const ex = new Exchange(res, head ? label.replace(/^GET/, 'HEAD') : label, this);
+    ex.head = head;
+    return ex;
+  }
+
+  admissible(authorized: boolean, needsData: boolean): boolean {
+    return authorized && (!needsData || (this.state === 'ready' && this.writer !== null));
   }
 
   authorized(req: HttpRequest): boolean {

@@ -13,6 +13,7 @@ export const ERROR_STATUS: Readonly<Record<ErrorCode, string>> = {
   method_not_allowed: '405 Method Not Allowed',
   unauthorized: '401 Unauthorized',
   unavailable: '503 Service Unavailable',
+  not_implemented: '501 Not Implemented',
   internal: '500 Internal Server Error',
 };
 
@@ -34,6 +35,7 @@ export const ERROR_MEANING: Readonly<Record<ErrorCode, string>> = {
   method_not_allowed: 'the path does not serve this method (`Allow` lists those it does)',
   unauthorized: 'the server runs with --auth-token and the bearer token is missing or wrong',
   unavailable: 'the server is recovering its data, shutting down, or its storage cannot accept writes',
+  not_implemented: 'the request uses a transfer coding other than chunked',
   internal: 'an unexpected failure; the server logged it',
 };
 
