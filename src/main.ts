@@ -8,14 +8,12 @@ import { loadConfig, redactedConfig, SETTINGS } from './config.js';
 import { createEngine } from './core/create-engine.js';
 import { createLogger } from './logger.js';
 import { createTsKernels } from './core/ts-kernels.js';
-import { ImportJobs } from './http/import-jobs.js';
 import { Metrics } from './http/metrics.js';
 import { PoolqServer } from './http/server.js';
 import { loadNativeUws } from './http/uws-loader.js';
 import { lockDataDir } from './storage/data-dir-lock.js';
 import { openDurableStore } from './storage/durable-store.js';
 import type { ImportFormat } from './protocol/import-format.js';
-import type { DurableStore } from './storage/durable-store.js';
 import { inlineImportParser, startImportParser } from './workers/import-parser.js';
 import { startWorkerPool } from './workers/worker-pool.js';
 
@@ -53,14 +51,8 @@ async function main(): Promise<void> {
   if (offload !== null) engine.setMergeOffloader(offload.merge, config.offloadMergeValues);
 
   const importParser = config.workers > 0 ? await startImportParser(config.engine) : inlineImportParser(createTsKernels());
-  let writer: DurableStore | null = null;
-  const imports = new ImportJobs({
-    parse: importParser.parse,
-    writer: () => writer!,
-    spoolDir: path.join(config.dataDir, 'imports'),
-  });
-
-  const server = new PoolqServer({ uws, config, engine, metrics, logger, offload, imports });
+  const server = new PoolqServer({ uws, config, engine, metrics, logger, offload, importParser: importParser.parse });
+  const imports = server.imports;
   const port = await server.listen();
   logger.info({ config: { ...redactedConfig(config), port }, uws: packageName, node: process.version }, 'poolq listening; recovering data');
 
@@ -87,7 +79,7 @@ async function main(): Promise<void> {
     process.exit(1);
   });
   metrics.attachStorage(store.gauges());
-  writer = store;
+  server.useWriter(store);
   if (config.importFile !== null && config.importPool !== null) {
     // A seed: loaded into a pool that does not exist yet. The import lands in
     // one log record, so once it did the pool exists and later starts skip it.

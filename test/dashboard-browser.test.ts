@@ -2,8 +2,8 @@
 // (nothing downloads a browser), against the real server. It opens /, finds a
 // pool, checks the plots drew pixels, uploads a CSV and watches the progress
 // bar reach 100 % and the count change, sees an append made over HTTP arrive
-// live, visits the server page, and asks for the token of a server run with
-// --auth-token. Screenshots go to test-artifacts/dashboard/ (not committed).
+// live (pushed over /ws), visits the server page, and asks for the token of a
+// server run with --auth-token (the live channel then carries it too). Screenshots go to test-artifacts/dashboard/ (not committed).
 
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -121,7 +121,8 @@ describe('the dashboard', () => {
     await waitForCount(page, 52_000);
     await page.screenshot({ path: path.join(ARTIFACTS, 'pool-after-import.png'), fullPage: true });
 
-    // An append from elsewhere arrives without touching the page.
+    // An append from elsewhere arrives without touching the page, pushed over /ws.
+    expect(await page.$eval('[data-testid=live]', (el) => (el as HTMLElement).dataset.channel)).toBe('websocket');
     await fetch(server.url('/pools/3/values'), { method: 'POST', body: '[1, 2, 3]' });
     await waitForCount(page, 52_003);
     expect(await shownCount(page)).toBe(52_003);
@@ -167,6 +168,12 @@ describe('the dashboard with --auth-token', () => {
       expect(await page.$$eval('[data-testid=pool-link]', (as) => as.map((a) => a.textContent))).toEqual(['9']);
       expect(await page.evaluate(() => sessionStorage.getItem('poolq-token'))).toBe('browser-secret');
       expect(await page.evaluate(() => localStorage.length)).toBe(0);
+      // The pool page's live channel authenticates with the same token.
+      await page.goto(server.url('/#/pools/9'));
+      await page.waitForFunction(() => (document.querySelector('[data-testid=live]') as HTMLElement | null)?.dataset.channel !== undefined);
+      expect(await page.$eval('[data-testid=live]', (el) => (el as HTMLElement).dataset.channel)).toBe('websocket');
+      await fetch(server.url('/pools/9/values'), { method: 'POST', headers: { authorization: 'Bearer browser-secret' }, body: '[2, 3]' });
+      await waitForCount(page, 3);
       // Another tab starts without it.
       const { page: other } = await newPage();
       await other.goto(server.url('/'));

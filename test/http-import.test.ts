@@ -7,7 +7,7 @@ import { readdirSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { getJob, importAndWait, postImport, waitForJob } from './helpers/imports.js';
+import { getJob, importAndWait, postImport, waitForJob, type ImportJob } from './helpers/imports.js';
 import { startServer, tempDataDir, type ServerProcess } from './helpers/server-process.js';
 
 let server: ServerProcess;
@@ -185,5 +185,41 @@ describe('--import FILE --import-pool ID at start-up', () => {
     const file = path.join(dataDir, '..', `bad-${path.basename(dataDir)}.csv`);
     writeFileSync(file, '1\nx\n');
     await expect(startServer(['--import', file, '--import-pool', '1'], { dataDir })).rejects.toThrow(/exited with 1/);
+  });
+});
+
+describe('import progress over /ws', () => {
+  it('pushes the job to an `import` topic subscriber until it is done', async () => {
+    const { WebSocket } = await import('ws');
+    const lines = Array.from({ length: 300_000 }, (_, i) => String(i % 1000)).join('\n');
+    const { status, json } = await postImport(server, 'poolId=140', lines);
+    expect(status).toBe(202);
+    const ws = new WebSocket(server.url('/ws').replace('http', 'ws'));
+    await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
+    const pushes: ImportJob[] = [];
+    const done = new Promise<void>((resolve) =>
+      ws.on('message', (data) => {
+        const message = JSON.parse(String(data)) as ImportJob & { topic?: string; id?: number };
+        if (message.topic === `import:${json.jobId}` && message.id === undefined) {
+          pushes.push(message);
+          if (message.state === 'done' || message.state === 'failed') resolve();
+        }
+      }),
+    );
+    ws.send(JSON.stringify({ op: 'subscribe', id: 1, topic: 'import', jobId: json.jobId }));
+    await done;
+    ws.close();
+    expect(pushes.at(-1)).toMatchObject({ jobId: json.jobId, state: 'done', values: 300_000, pools: 1 });
+    expect(pushes.every((p, i) => i === 0 || p.values >= pushes[i - 1].values)).toBe(true);
+  });
+
+  it('refuses a subscription to a job that does not exist', async () => {
+    const { WebSocket } = await import('ws');
+    const ws = new WebSocket(server.url('/ws').replace('http', 'ws'));
+    await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
+    const reply = new Promise<Record<string, unknown>>((resolve) => ws.once('message', (data) => resolve(JSON.parse(String(data)))));
+    ws.send(JSON.stringify({ op: 'subscribe', id: 7, topic: 'import', jobId: 'nope' }));
+    expect(await reply).toMatchObject({ id: 7, error: 'invalid_request', field: 'jobId' });
+    ws.close();
   });
 });

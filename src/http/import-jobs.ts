@@ -12,9 +12,10 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, rmSync } from 'node:fs';
 import { unlink } from 'node:fs/promises';
 import path from 'node:path';
-import { PoolqError } from '../core/errors.js';
+import { invalidRequest, PoolqError } from '../core/errors.js';
 import type { ImportFormat, ImportOptions, ImportParser, ImportParseResult } from '../protocol/import-format.js';
-import type { PoolWriter } from '../storage/pool-writer.js';
+import type { TopicSpec } from './subscription-hub.js';
+import type { IngestWriter } from './ingest-writer.js';
 
 export type ImportState = 'queued' | 'running' | 'done' | 'failed';
 
@@ -47,13 +48,21 @@ interface Job {
 
 export interface ImportJobsOptions {
   parse: ImportParser;
-  writer: () => PoolWriter;
-  /** Where uploads are spooled; emptied when the jobs start (leftovers of a previous process). */
+  /** The server's writer (it tells live subscribers of the pools an import filled). */
+  writer: () => Pick<IngestWriter, 'appendAll'>;
+  /** Where uploads are spooled; clearSpool() empties it (leftovers of a previous process). */
   spoolDir: string;
   /** Called whenever a job's view changes (progress pushes). */
   onChange?: (view: ImportJobView) => void;
   /** Failed and done jobs kept for GET /imports/{jobId}. Default 1000. */
   keepFinished?: number;
+}
+
+/** Import progress pushes at most this often. */
+const IMPORT_PUSH_MS = 100;
+
+export function importTopicName(jobId: string): string {
+  return `import:${jobId}`;
 }
 
 /** Commits refused because the log's queue is momentarily full are retried this often, this far apart. */
@@ -68,9 +77,25 @@ export class ImportJobs {
   private readonly finishedOrder: string[] = [];
 
   constructor(private readonly options: ImportJobsOptions) {
-    rmSync(options.spoolDir, { recursive: true, force: true });
-    mkdirSync(options.spoolDir, { recursive: true });
     this.keepFinished = options.keepFinished ?? 1000;
+  }
+
+  /** Deletes what a previous process left in the spool directory; call once the data directory is locked. */
+  clearSpool(): void {
+    rmSync(this.options.spoolDir, { recursive: true, force: true });
+    mkdirSync(this.options.spoolDir, { recursive: true });
+  }
+
+  /**
+   * The `import` topic of /ws subscriptions: {"op":"subscribe","topic":"import","jobId":…}
+   * pushes the job (as GET /imports/{jobId} answers it, plus `topic`) whenever it moves.
+   */
+  topic(params: Record<string, unknown>): TopicSpec {
+    const jobId = params.jobId;
+    if (typeof jobId !== 'string' || !this.jobs.has(jobId))
+      throw invalidRequest('jobId', `jobId must name a known import job, got ${JSON.stringify(jobId)}.`);
+    const name = importTopicName(jobId);
+    return { name, intervalMs: IMPORT_PUSH_MS, poolIds: [], render: () => JSON.stringify({ topic: name, ...this.jobs.get(jobId)?.view }) };
   }
 
   /** A fresh job id and the spool file an upload for it is written to. */
@@ -164,7 +189,7 @@ export class ImportJobs {
     const items = result.pools.map(({ poolId, values }) => ({ poolId, run: values }));
     for (let attempt = 0; ; attempt++) {
       try {
-        await this.options.writer().appendAll(items);
+        await this.options.writer().appendAll(items, null);
         return;
       } catch (err) {
         const retry =

@@ -2,6 +2,8 @@
 // for on the first 401 and kept in sessionStorage, so it lives as long as the
 // tab), errors turned into ApiError with poolq's error code.
 
+import { subscribe } from './live.js';
+
 const TOKEN_KEY = 'poolq-token';
 
 export class ApiError extends Error {
@@ -14,8 +16,13 @@ export class ApiError extends Error {
   }
 }
 
+/** The token this tab was given, if any. */
+export function storedToken(): string | null {
+  return sessionStorage.getItem(TOKEN_KEY);
+}
+
 function authHeaders(): Record<string, string> {
-  const token = sessionStorage.getItem(TOKEN_KEY);
+  const token = storedToken();
   return token === null ? {} : { authorization: `Bearer ${token}` };
 }
 
@@ -122,20 +129,36 @@ export function uploadImport(query: string, file: File, onProgress: (p: UploadPr
   });
 }
 
+/** What the bar shows for a job's state. */
+function progressOf(job: ImportJob): UploadProgress {
+  const parsed = job.bytesTotal > 0 ? job.bytes / job.bytesTotal : 0;
+  if (job.state === 'done') return { phase: 'done', fraction: 1, detail: `done: ${job.values.toLocaleString('en')} values imported` };
+  if (job.state === 'failed') {
+    const where = job.error?.line !== undefined ? ` (line ${job.error.line})` : '';
+    return { phase: 'failed', fraction: 0.5 + 0.5 * parsed, detail: `failed${where}: ${job.error?.message ?? ''}` };
+  }
+  return { phase: 'importing', fraction: 0.5 + 0.5 * parsed, detail: `${job.state}: ${job.values.toLocaleString('en')} values` };
+}
+
+/** Follows the job by its pushes over /ws, or by polling GET /imports/{jobId} where there is no live channel. */
 async function followImport(jobId: string, onProgress: (p: UploadProgress) => void): Promise<ImportJob> {
+  const finished = (job: ImportJob): boolean => job.state === 'done' || job.state === 'failed';
+  let settle!: (job: ImportJob) => void;
+  const ended = new Promise<ImportJob>((resolve) => (settle = resolve));
+  const unsubscribe = await subscribe({ topic: 'import', jobId }, (push) => {
+    const job = push as unknown as ImportJob;
+    onProgress(progressOf(job));
+    if (finished(job)) settle(job);
+  });
+  if (unsubscribe !== null) {
+    const job = await ended;
+    unsubscribe();
+    return job;
+  }
   for (;;) {
     const job = await api<ImportJob>(`/imports/${jobId}`);
-    const parsed = job.bytesTotal > 0 ? job.bytes / job.bytesTotal : 0;
-    if (job.state === 'done') {
-      onProgress({ phase: 'done', fraction: 1, detail: `done: ${job.values.toLocaleString('en')} values imported` });
-      return job;
-    }
-    if (job.state === 'failed') {
-      const where = job.error?.line !== undefined ? ` (line ${job.error.line})` : '';
-      onProgress({ phase: 'failed', fraction: 0.5 + 0.5 * parsed, detail: `failed${where}: ${job.error?.message ?? ''}` });
-      return job;
-    }
-    onProgress({ phase: 'importing', fraction: 0.5 + 0.5 * parsed, detail: `${job.state}: ${job.values.toLocaleString('en')} values` });
+    onProgress(progressOf(job));
+    if (finished(job)) return job;
     await new Promise((r) => setTimeout(r, 200));
   }
 }

@@ -1,10 +1,12 @@
 // One pool: count/min/max, the quantile curve for a chosen method, the
 // histogram and a table of chosen percentiles, all refreshed while values
-// arrive (polling GET /pools/{id} once a second; a changed count redraws),
+// arrive (a /ws subscription pushes the count as it changes, or, without
+// one, GET /pools/{id} once a second; a changed count redraws),
 // plus an append form and a file upload with a progress bar (POST /imports).
 
 import { api, ApiError, percent, uploadImport } from './api.js';
 import { formatNumber, h } from './dom.js';
+import { subscribe } from './live.js';
 import { HistogramPlot, QuantilePlot } from './plots.js';
 
 const METHODS = [
@@ -25,6 +27,8 @@ const METHODS = [
 const CURVE_PERCENTILES = Array.from({ length: 201 }, (_, i) => i / 2);
 const HISTOGRAM_BINS = 40;
 const POLL_MS = 1000;
+/** Pushes of the pool's count at most this often. */
+const PUSH_MS = 250;
 
 interface Summary {
   poolId: number;
@@ -168,12 +172,25 @@ export function showPool(view: HTMLElement, poolId: number): () => void {
     );
   });
 
+  // Live: a /ws subscription pushes the pool's count whenever it changes; without one, poll.
   void refresh();
-  const timer = setInterval(() => {
-    if (!stopped) void refresh();
-  }, POLL_MS);
+  let timer: ReturnType<typeof setInterval> | null = null;
+  let unsubscribe: (() => void) | null = null;
+  void subscribe({ topic: 'pool', poolId, percentiles: [50], intervalMs: PUSH_MS }, (push) => {
+    if (!stopped && push.count !== shownCount) void refresh();
+  }).then((off) => {
+    if (stopped) off?.();
+    else if (off !== null) {
+      unsubscribe = off;
+      live.dataset.channel = 'websocket';
+    } else {
+      timer = setInterval(() => void refresh(), POLL_MS);
+      live.dataset.channel = 'polling';
+    }
+  });
   return () => {
     stopped = true;
-    clearInterval(timer);
+    unsubscribe?.();
+    if (timer !== null) clearInterval(timer);
   };
 }
