@@ -35,6 +35,11 @@ export interface Config {
   logLevel: string;
   /** When set, data endpoints require `Authorization: Bearer <token>`. */
   authToken: string | null;
+  /** Largest body POST /imports accepts (spooled to the data directory, not held in memory). */
+  maxImportBytes: number;
+  /** A data file loaded into importPool at start-up when that pool does not exist yet. */
+  importFile: string | null;
+  importPool: number | null;
   /** /ws: close a socket silent this long (pings are sent before). */
   wsIdleTimeoutSeconds: number;
   /** /ws: close a socket (1008) whose unsent replies exceed this many bytes. */
@@ -101,6 +106,14 @@ export const SETTINGS = {
     default: '',
     help: 'require Authorization: Bearer <token> on data endpoints (empty: off)',
   },
+  maxImport: { flag: 'max-import', env: 'MAX_IMPORT', default: '4GiB', help: 'largest POST /imports body (spooled to the data directory)' },
+  importFile: {
+    flag: 'import',
+    env: 'IMPORT',
+    default: '',
+    help: 'data file (csv, ndjson or f64 by extension) loaded at start-up into --import-pool if that pool does not exist',
+  },
+  importPool: { flag: 'import-pool', env: 'IMPORT_POOL', default: '', help: 'pool that --import fills' },
   wsIdleTimeout: {
     flag: 'ws-idle-timeout',
     env: 'WS_IDLE_TIMEOUT',
@@ -156,6 +169,13 @@ function oneOf<T extends string>(setting: Setting, raw: string, allowed: readonl
   return raw as T;
 }
 
+function startupImport(file: string, pool: string): { importFile: string | null; importPool: number | null } {
+  if (file === '' && pool === '') return { importFile: null, importPool: null };
+  if (file === '') throw new ConfigError(SETTINGS.importFile, file, 'a file when --import-pool is set');
+  const poolId = integerIn(SETTINGS.importPool, pool, 0, Number.MAX_SAFE_INTEGER);
+  return { importFile: path.resolve(file), importPool: poolId };
+}
+
 export function loadConfig(argv: readonly string[] = process.argv.slice(2), env: NodeJS.ProcessEnv = process.env): Config {
   const options = Object.fromEntries(Object.values(SETTINGS).map((s) => [s.flag, { type: 'string' as const }]));
   const { values } = parseArgs({ args: [...argv], options, strict: true, allowPositionals: false });
@@ -179,6 +199,8 @@ export function loadConfig(argv: readonly string[] = process.argv.slice(2), env:
     shutdownGraceMs: integerIn(S.shutdownGraceMs, raw(S.shutdownGraceMs), 0, 3_600_000),
     logLevel: oneOf(S.logLevel, raw(S.logLevel), ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const),
     authToken: raw(S.authToken) === '' ? null : raw(S.authToken),
+    maxImportBytes: sizeIn(S.maxImport, raw(S.maxImport), 64),
+    ...startupImport(raw(S.importFile), raw(S.importPool)),
     wsIdleTimeoutSeconds: integerIn(S.wsIdleTimeout, raw(S.wsIdleTimeout), 8, 960),
     wsMaxBacklogBytes: sizeIn(S.wsMaxBacklog, raw(S.wsMaxBacklog), 64 << 10),
   };

@@ -2,16 +2,29 @@
 // recovery → ready; SIGTERM/SIGINT drain requests, flush the log, snapshot and
 // exit 0. Usage: node dist/src/main.js [--port 8000] [--data-dir ./data] ...
 
+import { existsSync, statSync } from 'node:fs';
+import path from 'node:path';
 import { loadConfig, redactedConfig, SETTINGS } from './config.js';
 import { createEngine } from './core/create-engine.js';
 import { createGcPacer } from './core/gc-pacer.js';
 import { createLogger } from './logger.js';
+import { createTsKernels } from './core/ts-kernels.js';
 import { Metrics } from './http/metrics.js';
 import { PoolqServer } from './http/server.js';
 import { loadNativeUws } from './http/uws-loader.js';
 import { lockDataDir } from './storage/data-dir-lock.js';
 import { openDurableStore } from './storage/durable-store.js';
+import type { ImportFormat } from './protocol/import-format.js';
+import { inlineImportParser, startImportParser } from './workers/import-parser.js';
 import { startWorkerPool } from './workers/worker-pool.js';
+
+/** --import's format, from the file's extension. */
+function formatOf(file: string): ImportFormat {
+  const ext = path.extname(file).toLowerCase();
+  if (ext === '.ndjson' || ext === '.jsonl') return 'ndjson';
+  if (ext === '.f64' || ext === '.bin') return 'f64';
+  return 'csv';
+}
 
 function usage(): string {
   const lines = Object.values(SETTINGS).map((s) => `  --${s.flag.padEnd(22)} ${s.env.padEnd(22)} default ${s.default}: ${s.help}`);
@@ -42,7 +55,9 @@ async function main(): Promise<void> {
   const offload = config.workers > 0 ? await startWorkerPool({ threads: config.workers, engine: config.engine, inline: engine }) : null;
   if (offload !== null) engine.setMergeOffloader(offload.merge, config.offloadMergeValues);
 
-  const server = new PoolqServer({ uws, config, engine, metrics, logger, offload });
+  const importParser = config.workers > 0 ? await startImportParser(config.engine) : inlineImportParser(createTsKernels());
+  const server = new PoolqServer({ uws, config, engine, metrics, logger, offload, importParser: importParser.parse });
+  const imports = server.imports;
   const port = await server.listen();
   logger.info({ config: { ...redactedConfig(config), port }, uws: packageName, node: process.version }, 'poolq listening; recovering data');
 
@@ -69,6 +84,26 @@ async function main(): Promise<void> {
     process.exit(1);
   });
   metrics.attachStorage(store.gauges());
+  server.useWriter(store);
+  if (config.importFile !== null && config.importPool !== null) {
+    // A seed: loaded into a pool that does not exist yet. The import lands in
+    // one log record, so once it did the pool exists and later starts skip it.
+    const poolId = config.importPool;
+    if (engine.hasPool(poolId)) {
+      logger.info({ file: config.importFile, poolId }, 'start-up import skipped: the pool exists');
+    } else {
+      const { jobId } = imports.reserve();
+      const options = { format: formatOf(config.importFile), poolId, column: null };
+      const size = existsSync(config.importFile) ? statSync(config.importFile).size : 0; // a missing file fails the job
+      const { finished } = imports.submit(jobId, config.importFile, options, size, false);
+      const job = await finished;
+      if (job.state !== 'done') {
+        logger.fatal({ file: config.importFile, poolId, error: job.error }, 'start-up import failed; refusing to start');
+        process.exit(1);
+      }
+      logger.info({ file: config.importFile, poolId, values: job.values }, 'start-up import loaded');
+    }
+  }
   server.setReady(store);
   const stats = engine.stats();
   logger.info({ pools: stats.pools, values: stats.values, recoveryMs: Math.round(performance.now() - started) }, 'poolq ready');
@@ -82,6 +117,7 @@ async function main(): Promise<void> {
     await store.close();
     lock.release();
     await offload?.close();
+    await importParser.close();
     server.close();
     logger.info('poolq stopped cleanly');
     process.exit(0);

@@ -2,6 +2,7 @@
 // worker layers have. `createEngine({ kind })` (create-engine.ts) picks the
 // kernels; everything else is shared (pool-store.ts).
 
+import type { HistogramBin, RankCounts } from './distribution.js';
 import type { EngineKind } from './kernels.js';
 import type { QuantileMethod } from './methods.js';
 import type { SortedRun } from './sorted-run.js';
@@ -59,6 +60,26 @@ export interface BucketImage {
   startMs: number;
   endMs: number;
   runs: readonly StoredRun[];
+}
+
+/** A pool's histogram (distribution.ts): numpy.histogram over [min, max] of the pool or of the range asked for. */
+export interface PoolHistogram {
+  poolId: number;
+  count: number;
+  /** The pool's smallest and largest value. */
+  min: number;
+  max: number;
+  bins: HistogramBin[];
+  /** Values outside the range asked for (0 for the pool's own range): below + sum(bins) + above = count. */
+  below: number;
+  above: number;
+}
+
+/** Where a value sits in a pool: the empirical CDF at x is (below + equal) / count. */
+export interface PoolRank extends RankCounts {
+  poolId: number;
+  count: number;
+  fraction: number;
 }
 
 export interface PoolPage {
@@ -137,6 +158,13 @@ export interface QuantileEngine {
   retentionOf(poolId: number): number | null;
   /** Drops every expired bucket of every windowed pool now (reads drop them anyway); returns the values dropped. */
   sweepExpired(): number;
+  /**
+   * `bins` equal-width bins over [min, max] (the pool's own extremes where not given),
+   * counted from the sorted runs in place; throws pool_not_found / invalid_request.
+   */
+  histogram(poolId: number, bins: number, range?: { min?: number; max?: number }): PoolHistogram;
+  /** Values below and equal to `value` (finite), counted from the sorted runs in place; throws pool_not_found / invalid_request. */
+  rank(poolId: number, value: number): PoolRank;
   /** true if the pool existed. */
   deletePool(poolId: number): boolean;
   /** Pools in ascending poolId order, strictly after `after` (null: from the start). */

@@ -20,12 +20,15 @@ import type {
   EngineStats,
   MergeOffloader,
   PoolImage,
+  PoolHistogram,
   PoolPage,
+  PoolRank,
   PoolSummary,
   QuantileAnswer,
   QuantileEngine,
 } from './engine.js';
 import { MAX_POOLS_PER_QUERY } from './engine.js';
+import { histogramOf, rankCounts } from './distribution.js';
 import { invalidOption, invalidRequest, nonFiniteValue, poolNotFound } from './errors.js';
 import type { EngineKind, Kernels } from './kernels.js';
 import type { QuantileMethod } from './methods.js';
@@ -243,6 +246,21 @@ export class PoolStore implements QuantileEngine {
     let dropped = 0;
     for (const poolId of this.windowed) dropped += this.expire(this.pools.get(poolId)!, now);
     return dropped;
+  }
+
+  histogram(poolId: number, bins: number, range: { min?: number; max?: number } = {}): PoolHistogram {
+    const pool = this.requirePool(poolId);
+    const runs = pool.allRuns();
+    const { min, max } = extremes(runs);
+    const counts = histogramOf(runs, bins, range.min ?? min, range.max ?? max);
+    return { poolId, count: pool.count, min, max, ...counts };
+  }
+
+  rank(poolId: number, value: number): PoolRank {
+    const pool = this.requirePool(poolId);
+    if (!Number.isFinite(value)) throw invalidRequest('value', `value must be a finite number, got ${value}.`);
+    const { below, equal } = rankCounts(pool.allRuns(), value);
+    return { poolId, count: pool.count, below, equal, fraction: (below + equal) / pool.count };
   }
 
   deletePool(poolId: number): boolean {

@@ -22,7 +22,7 @@ import { indexOfRank, rankBefore, type RankedRun } from './stored-run.js';
 const WIDEST_PIVOT_MAX_RUNS = 16;
 
 /** First index in [lo, hi) whose value is not < x. */
-function lowerBound(run: Float64Array, x: number, lo: number, hi: number): number {
+export function lowerBound(run: Float64Array, x: number, lo: number, hi: number): number {
   while (lo < hi) {
     const mid = (lo + hi) >>> 1;
     if (run[mid] < x) lo = mid + 1;
@@ -32,7 +32,7 @@ function lowerBound(run: Float64Array, x: number, lo: number, hi: number): numbe
 }
 
 /** First index in [lo, hi) whose value is > x. */
-function upperBound(run: Float64Array, x: number, lo: number, hi: number): number {
+export function upperBound(run: Float64Array, x: number, lo: number, hi: number): number {
   while (lo < hi) {
     const mid = (lo + hi) >>> 1;
     if (run[mid] <= x) lo = mid + 1;

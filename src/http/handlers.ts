@@ -26,7 +26,10 @@ import {
   type UnionQueryRequest,
 } from '../protocol/validate.js';
 import type { BodyBufferPool } from './body-buffers.js';
+import { parseHistogramQuery, parseRankQuery } from '../protocol/distribution-query.js';
+import { loadDashboardAssets, type DashboardAssets } from './dashboard-assets.js';
 import { loadDocsAssets, type DocsAssets } from './docs-page.js';
+import { createImportHandlers, type ImportHandlerContext } from './import-handlers.js';
 import { jsonNumber, type Exchange } from './exchange.js';
 import { isOctetStream, type IngestRoutes } from './ingest-routes.js';
 import type { IngestWriter } from './ingest-writer.js';
@@ -35,7 +38,7 @@ import type { Handler, Handlers, RouteInput } from './router.js';
 
 export type ServerState = 'starting' | 'ready' | 'stopping';
 
-export interface HandlerContext {
+export interface HandlerContext extends ImportHandlerContext {
   /** The octet-stream and NDJSON bodies. */
   ingest: IngestRoutes;
   engine: QuantileEngine;
@@ -76,6 +79,8 @@ export function createHandlers(ctx: HandlerContext): Handlers {
   const { engine, offload } = ctx;
   let docs: DocsAssets | null = null;
   const docsAssets = (): DocsAssets => (docs ??= loadDocsAssets());
+  let dashboard: DashboardAssets | null = null;
+  const dashboardAssets = (): DashboardAssets => (dashboard ??= loadDashboardAssets());
 
   /**
    * Parses a body inline, or on a worker when it is large (JSON.parse of 1e6
@@ -204,6 +209,43 @@ export function createHandlers(ctx: HandlerContext): Handlers {
       handle: (ex, input) => {
         if (!engine.hasPool(input.poolId)) return ex.sendError(poolNotFound(input.poolId));
         ex.settle(ctx.writer().setRetention(input.poolId, null), () => ex.sendEmpty(NO_CONTENT));
+      },
+    }),
+
+    getHistogram: handler({
+      handle: (ex, input) => {
+        const { bins, range } = parseHistogramQuery(new URLSearchParams(input.query));
+        const h = engine.histogram(input.poolId, bins, range);
+        const items = h.bins.map((b) => `{"lo":${jsonNumber(b.lo)},"hi":${jsonNumber(b.hi)},"count":${b.count}}`);
+        ex.send(
+          OK,
+          `{"poolId":${h.poolId},"count":${h.count},"min":${jsonNumber(h.min)},"max":${jsonNumber(h.max)},"below":${h.below},"above":${h.above},"bins":[${items.join(',')}]}`,
+        );
+      },
+    }),
+
+    getRank: handler({
+      handle: (ex, input) => {
+        const r = engine.rank(input.poolId, parseRankQuery(new URLSearchParams(input.query)));
+        ex.send(OK, `{"poolId":${r.poolId},"count":${r.count},"below":${r.below},"equal":${r.equal},"fraction":${jsonNumber(r.fraction)}}`);
+      },
+    }),
+
+    ...createImportHandlers(ctx),
+
+    dashboard: handler({
+      handle: (ex) => {
+        const index = dashboardAssets().index;
+        ex.send(OK, index.body, index.contentType);
+      },
+    }),
+
+    dashboardAsset: handler({
+      handle: (ex, input) => {
+        const name = input.params.asset;
+        const asset = dashboardAssets().files.get(name);
+        if (asset === undefined) ex.sendError(new PoolqError('not_found', `No dashboard file named ${name}.`));
+        else ex.send(OK, asset.body, asset.contentType, { 'cache-control': 'no-cache' });
       },
     }),
 

@@ -4,6 +4,7 @@
 // in handlers.ts; /ws (ws-server.ts) runs on the same uWS app.
 
 import { timingSafeEqual } from 'node:crypto';
+import path from 'node:path';
 import type { HttpRequest, HttpResponse, TemplatedApp, us_listen_socket } from '@trufflesuite/uws-js-unofficial';
 import type { Logger } from 'pino';
 import type { Config } from '../config.js';
@@ -15,9 +16,11 @@ import type { PoolWriter } from '../storage/pool-writer.js';
 import { BodyBufferPool } from './body-buffers.js';
 import { Exchange, type ExchangeHooks } from './exchange.js';
 import { createHandlers, type ServerState } from './handlers.js';
+import { ImportJobs, importTopicName } from './import-jobs.js';
 import { IngestRoutes } from './ingest-routes.js';
 import { ingestWriter, type IngestWriter } from './ingest-writer.js';
 import type { Metrics } from './metrics.js';
+import type { ImportParser } from '../protocol/import-format.js';
 import { buildOpenApiDocument } from './openapi.js';
 import { Router, type PoolGuard, type RouterHost } from './router.js';
 import { SubscriptionHub } from './subscription-hub.js';
@@ -33,6 +36,8 @@ export interface ServerDeps {
   metrics: Metrics;
   logger: Logger;
   offload: RequestOffload | null;
+  /** Parses import files off the event loop (src/workers/import-parser.ts); absent: imports fail. */
+  importParser?: ImportParser;
   /** Refuses pools this instance does not serve (see router.ts); absent: every pool is served here. */
   poolGuard?: PoolGuard;
 }
@@ -46,6 +51,8 @@ export class PoolqServer implements ExchangeHooks, RouterHost {
   private drained: (() => void) | null = null;
   private readonly expectedAuthorization: Buffer | null;
   readonly hub: SubscriptionHub;
+  /** Bulk imports (POST /imports, --import at start-up); their progress is the hub's `import` topic. */
+  readonly imports: ImportJobs;
   private readonly ws: WsServer;
 
   constructor(private readonly deps: ServerDeps) {
@@ -54,6 +61,14 @@ export class PoolqServer implements ExchangeHooks, RouterHost {
     this.expectedAuthorization = config.authToken === null ? null : Buffer.from(`Bearer ${config.authToken}`);
     const bodyBuffers = new BodyBufferPool();
     this.hub = new SubscriptionHub(deps.engine, { pushLimitBytes: PUSH_LIMIT_BYTES });
+    const parser = deps.importParser;
+    this.imports = new ImportJobs({
+      parse: parser ?? (() => Promise.reject(new Error('this server has no import parser'))),
+      writer: () => this.writer!,
+      spoolDir: path.join(config.dataDir, 'imports'),
+      onChange: (view) => this.hub.changed(importTopicName(view.jobId)),
+    });
+    this.hub.registerKind('import', (params) => this.imports.topic(params));
     const guard = deps.poolGuard;
     this.ws = new WsServer(
       {
@@ -94,6 +109,8 @@ export class PoolqServer implements ExchangeHooks, RouterHost {
       openApiJson: JSON.stringify(buildOpenApiDocument()),
       writer: () => this.writer!,
       state: () => this.state,
+      imports: this.imports,
+      maxImportBytes: config.maxImportBytes,
     });
     const limits = {
       maxBytes: config.maxBodyBytes,
@@ -119,9 +136,19 @@ export class PoolqServer implements ExchangeHooks, RouterHost {
     });
   }
 
+  /**
+   * Recovery finished and the data directory is ours: changes may be written
+   * (a start-up import, before ready) and leftover import spool files go.
+   */
+  useWriter(writer: PoolWriter): void {
+    if (this.writer !== null) return;
+    this.writer = ingestWriter(writer, (poolId) => this.hub.poolChanged(poolId));
+    this.imports.clearSpool();
+  }
+
   /** Recovery finished: accept writes and report ready. */
   setReady(writer: PoolWriter): void {
-    this.writer = ingestWriter(writer, (poolId) => this.hub.poolChanged(poolId));
+    this.useWriter(writer);
     if (this.state === 'starting') this.state = 'ready';
   }
 

@@ -9,6 +9,7 @@
 import { Type, type TSchema } from '@sinclair/typebox';
 import { QUANTILE_METHODS } from '../core/methods.js';
 import { ERROR_CODES } from './error-status.js';
+import { IMPORT_FORMATS } from './import-format.js';
 import { MAX_PERCENTILES_PER_QUERY, MAX_POOL_ID, MAX_POOLS_PER_QUERY, MAX_WINDOW_SECONDS } from './limits.js';
 
 const PoolId = Type.Integer({ minimum: 0, maximum: MAX_POOL_ID, description: 'Pool identifier, 0 to 2^53-1.', examples: [123456] });
@@ -16,6 +17,7 @@ const Method = Type.Union(
   QUANTILE_METHODS.map((m) => Type.Literal(m)),
   { default: 'linear', description: 'numpy.percentile method.' },
 );
+const ImportState = Type.Union(['queued', 'running', 'done', 'failed'].map((s) => Type.Literal(s)));
 const Percentile = Type.Number({ minimum: 0, maximum: 100 });
 const Values = Type.Array(Type.Number({ description: 'Any finite float64; -0 allowed.' }), { minItems: 1, examples: [[1, 7, 2, 6]] });
 const Percentiles = Type.Array(Percentile, { minItems: 1, maxItems: MAX_PERCENTILES_PER_QUERY });
@@ -97,6 +99,60 @@ export const SCHEMAS = {
   PoolPage: Type.Object({
     pools: Type.Array(Type.Object({ poolId: PoolId, count: Type.Integer() })),
     next: Type.Union([PoolId, Type.Null()], { description: 'Pass as `after` for the next page.' }),
+  }),
+  PoolHistogram: Type.Object(
+    {
+      poolId: PoolId,
+      count: Type.Integer(),
+      min: Type.Number({ description: "The pool's smallest value." }),
+      max: Type.Number({ description: "The pool's largest value." }),
+      below: Type.Integer({ description: 'Values below the asked range (0 without min).' }),
+      above: Type.Integer({ description: 'Values above the asked range (0 without max).' }),
+      bins: Type.Array(Type.Object({ lo: Type.Number(), hi: Type.Number(), count: Type.Integer() }), {
+        description: 'numpy.histogram bins: lo <= v < hi, the last bin also holds hi; below + sum(count) + above = count.',
+      }),
+    },
+    {
+      examples: [
+        {
+          poolId: 1,
+          count: 5,
+          min: 1,
+          max: 10,
+          below: 0,
+          above: 0,
+          bins: [
+            { lo: 1, hi: 5.5, count: 4 },
+            { lo: 5.5, hi: 10, count: 1 },
+          ],
+        },
+      ],
+    },
+  ),
+  PoolRank: Type.Object(
+    {
+      poolId: PoolId,
+      count: Type.Integer(),
+      below: Type.Integer({ description: 'Values < value.' }),
+      equal: Type.Integer({ description: 'Values == value (-0 equals 0).' }),
+      fraction: Type.Number({ description: '(below + equal) / count: the empirical CDF at value.' }),
+    },
+    { examples: [{ poolId: 1, count: 5, below: 1, equal: 2, fraction: 0.6 }] },
+  ),
+  ImportAccepted: Type.Object({ jobId: Type.String(), state: ImportState }),
+  ImportJob: Type.Object({
+    jobId: Type.String(),
+    state: ImportState,
+    format: Type.Union(IMPORT_FORMATS.map((f) => Type.Literal(f))),
+    poolId: Type.Union([PoolId, Type.Null()], { description: 'null when rows name their pools.' }),
+    bytes: Type.Integer({ description: 'Bytes parsed so far.' }),
+    bytesTotal: Type.Integer({ description: 'Bytes received.' }),
+    values: Type.Integer({ description: 'Values parsed so far; once done, imported.' }),
+    pools: Type.Integer({ description: 'Pools the import added to (once done).' }),
+    error: Type.Union([
+      Type.Object({ message: Type.String(), line: Type.Optional(Type.Integer({ description: 'First bad line (f64: value number).' })) }),
+      Type.Null(),
+    ]),
   }),
   Status: Type.Object({ status: Type.String() }),
   Error: Type.Object({
