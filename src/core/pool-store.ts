@@ -250,8 +250,13 @@ export class PoolStore implements QuantileEngine {
 
   histogram(poolId: number, bins: number, range: { min?: number; max?: number } = {}): PoolHistogram {
     const pool = this.requirePool(poolId);
+    this.expire(pool, this.clock());
     const runs = pool.allRuns();
-    const { min, max } = extremes(runs);
+    if (pool.count === 0 && (range.min === undefined || range.max === undefined)) {
+      // An emptied window: no values, and no range of their own to cut into bins.
+      return { poolId, count: 0, min: Number.NaN, max: Number.NaN, bins: [], below: 0, above: 0 };
+    }
+    const { min, max } = pool.count === 0 ? { min: Number.NaN, max: Number.NaN } : extremes(runs);
     const counts = histogramOf(runs, bins, range.min ?? min, range.max ?? max);
     return { poolId, count: pool.count, min, max, ...counts };
   }
@@ -259,6 +264,7 @@ export class PoolStore implements QuantileEngine {
   rank(poolId: number, value: number): PoolRank {
     const pool = this.requirePool(poolId);
     if (!Number.isFinite(value)) throw invalidRequest('value', `value must be a finite number, got ${value}.`);
+    this.expire(pool, this.clock());
     const { below, equal } = rankCounts(pool.allRuns(), value);
     return { poolId, count: pool.count, below, equal, fraction: (below + equal) / pool.count };
   }
