@@ -5,6 +5,7 @@
 import { parseArgs } from 'node:util';
 import path from 'node:path';
 import type { EngineKind } from './core/kernels.js';
+import { isShardName } from './core/shard-map.js';
 import type { FsyncPolicy } from './storage/pool-writer.js';
 
 export interface Config {
@@ -35,6 +36,11 @@ export interface Config {
   logLevel: string;
   /** When set, data endpoints require `Authorization: Bearer <token>`. */
   authToken: string | null;
+  /** Cluster mode: the shard-map file (docs/cluster.md) and this instance's name in it; both or neither. */
+  shardMap: string | null;
+  shardName: string | null;
+  /** Largest body of POST /cluster/buckets/{bucket}/import (an export of one bucket). */
+  maxImportBytes: number;
 }
 
 interface Setting {
@@ -62,6 +68,9 @@ export const SETTINGS = {
   shutdownGraceMs: { flag: 'shutdown-grace-ms', env: 'SHUTDOWN_GRACE_MS', default: '10000', help: 'wait this long for in-flight requests at shutdown' },
   logLevel: { flag: 'log-level', env: 'LOG_LEVEL', default: 'info', help: 'pino level: fatal, error, warn, info, debug' },
   authToken: { flag: 'auth-token', env: 'AUTH_TOKEN', default: '', help: 'require Authorization: Bearer <token> on data endpoints (empty: off)' },
+  shardMap: { flag: 'shard-map', env: 'SHARD_MAP', default: '', help: 'cluster mode: the shard-map file (with --shard-name); SIGHUP reloads it' },
+  shardName: { flag: 'shard-name', env: 'SHARD_NAME', default: '', help: "cluster mode: this instance's shard name in the map" },
+  maxImport: { flag: 'max-import', env: 'MAX_IMPORT', default: '2GiB', help: 'largest bucket import body (cluster mode)' },
 } as const satisfies Record<string, Setting>;
 
 const SIZE_UNITS: Record<string, number> = { b: 1, kb: 1e3, kib: 1024, mb: 1e6, mib: 1024 ** 2, gb: 1e9, gib: 1024 ** 3 };
@@ -130,5 +139,16 @@ export function loadConfig(argv: readonly string[] = process.argv.slice(2), env:
     shutdownGraceMs: integerIn(S.shutdownGraceMs, raw(S.shutdownGraceMs), 0, 3_600_000),
     logLevel: oneOf(S.logLevel, raw(S.logLevel), ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const),
     authToken: raw(S.authToken) === '' ? null : raw(S.authToken),
+    ...clusterSettings(raw(S.shardMap), raw(S.shardName)),
+    maxImportBytes: sizeIn(S.maxImport, raw(S.maxImport), 64),
   };
+}
+
+function clusterSettings(mapPath: string, name: string): { shardMap: string | null; shardName: string | null } {
+  if (mapPath === '' && name === '') return { shardMap: null, shardName: null };
+  if (mapPath === '') throw new ConfigError(SETTINGS.shardMap, mapPath, 'a shard-map file when --shard-name is given');
+  if (!isShardName(name)) {
+    throw new ConfigError(SETTINGS.shardName, name, 'a shard name from the map (lower-case letters, digits, inner dashes) when --shard-map is given');
+  }
+  return { shardMap: path.resolve(mapPath), shardName: name };
 }

@@ -10,6 +10,8 @@ export const ERROR_STATUS: Readonly<Record<ErrorCode, string>> = {
   not_found: '404 Not Found',
   method_not_allowed: '405 Method Not Allowed',
   unauthorized: '401 Unauthorized',
+  conflict: '409 Conflict',
+  misdirected: '421 Misdirected Request',
   unavailable: '503 Service Unavailable',
   internal: '500 Internal Server Error',
 };

@@ -9,9 +9,13 @@ import type { Logger } from 'pino';
 import type { Config } from '../config.js';
 import type { QuantileEngine } from '../core/engine.js';
 import { PoolqError, unavailable } from '../core/errors.js';
-import type { PoolWriter } from '../storage/pool-writer.js';
+import type { AppendOutcome } from '../core/engine.js';
+import type { ShardGate } from '../protocol/shard-gate.js';
+import type { Awaitable, PoolWriter } from '../storage/pool-writer.js';
 import type { Offload } from '../workers/offload.js';
 import { BodyBufferPool } from './body-buffers.js';
+import { ClusterAdmin, type ClusterDeps } from './cluster-admin.js';
+import { CLUSTER_ALLOWED, registerClusterRoutes } from './cluster-routes.js';
 import { readBody } from './body-reader.js';
 import { parseQueryBodyFast } from './bulk-parse.js';
 import { loadDocsAssets, type DocsAssets } from './docs-page.js';
@@ -40,6 +44,8 @@ export interface ServerDeps {
   metrics: Metrics;
   logger: Logger;
   offload: Offload | null;
+  /** Cluster mode (--shard-map): the ownership gate and the /cluster endpoints; null serves every pool. */
+  cluster: ClusterDeps | null;
 }
 
 const INSERTED = '"Inserted"';
@@ -59,9 +65,13 @@ export class PoolqServer implements ExchangeHooks {
   private docs: DocsAssets | null = null;
   private readonly bodyBuffers = new BodyBufferPool();
   private readonly expectedAuthorization: Buffer | null;
+  private readonly gate: ShardGate | null;
+  private readonly clusterAdmin: ClusterAdmin | null;
 
   constructor(private readonly deps: ServerDeps) {
     this.app = deps.uws.App();
+    this.gate = deps.cluster?.gate ?? null;
+    this.clusterAdmin = deps.cluster === null ? null : new ClusterAdmin(deps.cluster);
     this.expectedAuthorization = deps.config.authToken === null ? null : Buffer.from(`Bearer ${deps.config.authToken}`);
     this.openApiJson = JSON.stringify(buildOpenApiDocument());
     this.routes();
@@ -161,7 +171,7 @@ export class PoolqServer implements ExchangeHooks {
       const ex = this.begin(res, 'DELETE /pools/{poolId}');
       this.guard(ex, authorized, true, () => {
         const poolId = parsePoolIdText(id);
-        ex.settle(this.writer!.deletePool(poolId), (existed) => {
+        ex.settle(this.gatedWrite(poolId, () => this.writer!.deletePool(poolId)), (existed) => {
           if (existed) ex.sendEmpty(NO_CONTENT);
           else ex.sendError(new PoolqError('pool_not_found', `Pool ${poolId} does not exist.`));
         });
@@ -176,10 +186,22 @@ export class PoolqServer implements ExchangeHooks {
       const id = req.getParameter(0);
       this.withBody(res, req, 'POST /pools/{poolId}/values', true, (ex, body) => {
         const poolId = parsePoolIdText(id);
+        this.gate?.checkOwner(poolId);
         const values = this.parseLarge(body, (offload) => offload.parseValuesBody(body), () => checkValues(parseJson(body), 'body'));
         ex.settle(values, (parsed) => this.appendParsed(ex, { poolId, values: parsed }, true));
       });
     });
+
+    if (this.clusterAdmin !== null) {
+      registerClusterRoutes(app, this.clusterAdmin, {
+        begin: (res, route) => this.begin(res, route),
+        authorized: (req) => this.authorized(req),
+        guard: (ex, authorized, writes, work) => this.guard(ex, authorized, writes, work),
+        withBody: (res, req, route, handle, maxBytes) => this.withBody(res, req, route, true, handle, maxBytes),
+        writer: () => this.writer!,
+        maxImportBytes: this.deps.config.maxImportBytes,
+      });
+    }
 
     app.get('/healthz', (res) => {
       this.begin(res, 'GET /healthz').send(OK, '{"status":"ok"}');
@@ -225,12 +247,13 @@ export class PoolqServer implements ExchangeHooks {
       ['/metrics', 'GET'],
       ['/openapi.json', 'GET'],
       ['/docs', 'GET'],
+      ...(this.clusterAdmin === null ? [] : CLUSTER_ALLOWED),
     ];
     for (const [pattern, allow] of allowed) {
       app.any(pattern, (res, req) => {
         const method = req.getCaseSensitiveMethod();
         this.begin(res, 'other').sendError(
-          new PoolqError('method_not_allowed', `${method} is not allowed on ${pattern.replace(':poolId', '{poolId}')}; use ${allow}.`),
+          new PoolqError('method_not_allowed', `${method} is not allowed on ${pattern.replace(/:(\w+)/, '{$1}')}; use ${allow}.`),
           { allow },
         );
       });
@@ -240,6 +263,26 @@ export class PoolqServer implements ExchangeHooks {
       const method = req.getCaseSensitiveMethod();
       this.begin(res, 'other').sendError(new PoolqError('not_found', `No route for ${method} ${url}.`));
     });
+  }
+
+  /**
+   * Runs a write to one pool through the cluster gate: refused (421, or 503
+   * while its bucket moves) before it starts, and counted until it settles so
+   * a bucket export waits for it.
+   */
+  private gatedWrite<T>(poolId: number, write: () => Awaitable<T>): Awaitable<T> {
+    if (this.gate === null) return write();
+    const release = this.gate.admitWrite(poolId);
+    let result: Awaitable<T>;
+    try {
+      result = write();
+    } catch (err) {
+      release();
+      throw err;
+    }
+    if (result instanceof Promise) void result.then(release, release);
+    else release();
+    return result;
   }
 
   private docsAssets(): DocsAssets {
@@ -297,19 +340,21 @@ export class PoolqServer implements ExchangeHooks {
     route: string,
     writes: boolean,
     handle: (ex: Exchange, body: Buffer) => void,
+    /** A larger limit for bulk bodies read whole on the event loop (imports, --max-import); they never go to a worker. */
+    bulkMaxBytes?: number,
   ): void {
     const contentLength = req.getHeader('content-length');
     const authorized = this.authorized(req);
     const ex = this.begin(res, route);
     if (!this.admit(ex, authorized, writes)) return;
-    const max = this.deps.config.maxBodyBytes;
-    const shared = this.deps.offload !== null ? this.deps.config.offloadParseBytes : Infinity;
+    const max = bulkMaxBytes ?? this.deps.config.maxBodyBytes;
+    const shared = this.deps.offload !== null && bulkMaxBytes === undefined ? this.deps.config.offloadParseBytes : Infinity;
     readBody(res, contentLength, max, shared, this.bodyBuffers, (result) => {
       if (!result.ok) {
         // We did not read the body, so the connection cannot be reused: close it.
         const err =
           result.reason === 'too_large'
-            ? new PoolqError('payload_too_large', `The request body exceeds the ${max}-byte limit (--max-body).`)
+            ? new PoolqError('payload_too_large', `The request body exceeds the ${max}-byte limit (${bulkMaxBytes === undefined ? '--max-body' : '--max-import'}).`)
             : new PoolqError('invalid_request', 'The content-length header is not a valid length.', 'content-length');
         ex.sendError(err, undefined, true);
         return;
@@ -346,21 +391,23 @@ export class PoolqServer implements ExchangeHooks {
   private appendParsed(ex: Exchange, request: AddRequest, resourceStyle: boolean): void {
     const { poolId, values } = request;
     const offload = this.deps.offload;
-    const sorted =
-      offload !== null && values.length >= this.deps.config.offloadSortValues
-        ? offload.sortBatch(values)
-        : this.deps.engine.sortBatch(values);
-    ex.settle(sorted, (run) => {
-      ex.settle(this.writer!.append(poolId, run), (outcome) => {
-        if (!resourceStyle) ex.send(OK, outcome.created ? INSERTED : APPENDED);
-        else if (outcome.created) ex.send(CREATED, `{"status":"inserted","count":${outcome.count}}`);
-        else ex.send(OK, `{"status":"appended","count":${outcome.count}}`);
-      });
+    const appended = this.gatedWrite(poolId, (): Awaitable<AppendOutcome> => {
+      const sorted =
+        offload !== null && values.length >= this.deps.config.offloadSortValues
+          ? offload.sortBatch(values)
+          : this.deps.engine.sortBatch(values);
+      return sorted instanceof Promise ? sorted.then((run) => this.writer!.append(poolId, run)) : this.writer!.append(poolId, sorted);
+    });
+    ex.settle(appended, (outcome) => {
+      if (!resourceStyle) ex.send(OK, outcome.created ? INSERTED : APPENDED);
+      else if (outcome.created) ex.send(CREATED, `{"status":"inserted","count":${outcome.count}}`);
+      else ex.send(OK, `{"status":"appended","count":${outcome.count}}`);
     });
   }
 
   private query(ex: Exchange, body: Buffer): void {
     const request = parseQueryBodyFast(body) ?? parseQueryRequest(parseJson(body));
+    this.gate?.checkOwner(request.poolId);
     const engine = this.deps.engine;
     const values = engine.quantiles(request.poolId, request.percentiles, request.method);
     const count = engine.countOf(request.poolId)!;
@@ -370,17 +417,20 @@ export class PoolqServer implements ExchangeHooks {
 
   private listPools(ex: Exchange, query: string): void {
     const { limit, after } = parseListQuery(new URLSearchParams(query));
-    const page = this.deps.engine.listPools(after, limit);
+    const page = this.clusterAdmin === null ? this.deps.engine.listPools(after, limit) : this.clusterAdmin.listOwnedPools(after, limit);
     ex.send(OK, JSON.stringify(page));
   }
 
   private poolSummary(ex: Exchange, id: string): void {
-    const s = this.deps.engine.summary(parsePoolIdText(id));
+    const poolId = parsePoolIdText(id);
+    this.gate?.checkOwner(poolId);
+    const s = this.deps.engine.summary(poolId);
     ex.send(OK, `{"poolId":${s.poolId},"count":${s.count},"min":${jsonNumber(s.min)},"max":${jsonNumber(s.max)}}`);
   }
 
   private poolQuantiles(ex: Exchange, id: string, query: string): void {
     const poolId = parsePoolIdText(id);
+    this.gate?.checkOwner(poolId);
     const params = new URLSearchParams(query);
     const percentiles = parsePercentileQuery(params.get('p'));
     const method = checkMethod(params.get('method') ?? undefined);
