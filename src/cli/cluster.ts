@@ -4,14 +4,16 @@
 //   [up] --shards N [--port 8000] [--dir ./data/cluster] [--fresh] [--poolq "FLAGS"]
 //   status | pools                     [--dir DIR | --shard-map FILE]
 //   move --buckets 17,100-199 --to NAME [--dir DIR | --shard-map FILE --bucket-map FILE --master-socket SOCK]
+//        [--sync-map-cmd CMD] [--map-wait-s S]
 //   drain --from NAME --to NAME        (the same options as move)
 //   init-map --shards name=host:port,...
 //   add-shard --shard-map FILE --name NAME --address HOST:PORT
-//   haproxy-config --shard-map FILE --bind HOST:PORT --bucket-map FILE [--threads N]
+//   haproxy-config --shard-map FILE --bind HOST:PORT --bucket-map FILE [--threads N] [--dns]
 //   haproxy-map --shard-map FILE
 //
 // Admin calls send AUTH_TOKEN (or --auth-token) as a bearer token.
 
+import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { addShard, BUCKET_COUNT, evenShardMap, formatShardMap, isBucket } from '../core/shard-map.js';
@@ -38,7 +40,10 @@ const OPTIONS = {
   address: { type: 'string' },
   bind: { type: 'string' },
   threads: { type: 'string' },
+  dns: { type: 'boolean' },
   'auth-token': { type: 'string' },
+  'sync-map-cmd': { type: 'string' },
+  'map-wait-s': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -143,6 +148,7 @@ async function move(values: Values, drain: boolean): Promise<void> {
   const mapPath = mapPathOf(values);
   const to = required(values, 'to');
   const buckets = drain ? await bucketsOwnedBy(mapPath, required(values, 'from')) : parseBucketList(required(values, 'buckets'));
+  const syncCommand = values['sync-map-cmd'];
   const report = await moveBuckets({
     mapPath,
     buckets,
@@ -150,8 +156,19 @@ async function move(values: Values, drain: boolean): Promise<void> {
     proxy: proxyOf(values),
     authToken: authToken(values),
     log: (m) => console.error(m),
+    // e.g. copy the file to the other machines, or apply it as a Kubernetes ConfigMap ($SHARD_MAP is its path)
+    syncMap: syncCommand === undefined ? undefined : () => runShell(syncCommand, { SHARD_MAP: mapPath }),
+    mapWaitMs: integerOption(values, 'map-wait-s', 0, 0, 3600) * 1000,
   });
   console.log(JSON.stringify(report, null, 2));
+}
+
+function runShell(command: string, env: Record<string, string>): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('sh', ['-c', command], { stdio: 'inherit', env: { ...process.env, ...env } });
+    child.on('error', reject);
+    child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`${command} exited with ${code}`))));
+  });
 }
 
 async function main(): Promise<void> {
@@ -193,7 +210,14 @@ async function main(): Promise<void> {
     case 'haproxy-config': {
       const map = await readShardMapFile(path.resolve(required(values, 'shard-map')));
       const threads = values.threads === undefined ? undefined : integerOption(values, 'threads', 1, 1, 64);
-      process.stdout.write(haproxyConfig(map, { bind: required(values, 'bind'), bucketMapPath: required(values, 'bucket-map'), threads }));
+      process.stdout.write(
+        haproxyConfig(map, {
+          bind: required(values, 'bind'),
+          bucketMapPath: required(values, 'bucket-map'),
+          threads,
+          dns: values.dns === true,
+        }),
+      );
       return;
     }
     case 'haproxy-map':

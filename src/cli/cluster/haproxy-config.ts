@@ -15,6 +15,12 @@ export interface HaproxyOptions {
   threads?: number;
   /** Where HAProxy writes its own warnings. */
   log?: 'stderr' | 'stdout';
+  /**
+   * Shard addresses are DNS names whose address changes when the shard
+   * restarts (Kubernetes pods): resolve them through /etc/resolv.conf's
+   * servers, again every few seconds, and start even if some do not resolve yet.
+   */
+  dns?: boolean;
 }
 
 /** The backend that takes requests whose pool id the proxy cannot read; shard names never contain '_'. */
@@ -71,7 +77,7 @@ export function haproxyConfig(map: ShardMap, options: HaproxyOptions): string {
     '    option httpchk',
     '    http-check send meth GET uri /readyz ver HTTP/1.1 hdr host poolq-proxy',
     '    http-check expect status 200',
-    '    default-server check inter 1s fastinter 250ms downinter 500ms fall 2 rise 1 pool-purge-delay 1s',
+    `    default-server check inter 1s fastinter 250ms downinter 500ms fall 2 rise 1 pool-purge-delay 1s${options.dns ? ' resolvers dns init-addr last,libc,none' : ''}`,
     jsonError(
       502,
       'unavailable',
@@ -80,6 +86,7 @@ export function haproxyConfig(map: ShardMap, options: HaproxyOptions): string {
     ),
     jsonError(503, 'unavailable', 'The shard that owns this pool is down or restarting; other pools are served. Retry shortly.', true),
     jsonError(504, 'unavailable', 'The shard that owns this pool did not answer in time.', true),
+    ...(options.dns ? ['', 'resolvers dns', '    parse-resolv-conf', '    hold valid 5s', '    hold obsolete 5s'] : []),
     '',
     'frontend poolq',
     `    bind ${options.bind}`,

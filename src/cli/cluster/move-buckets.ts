@@ -40,8 +40,10 @@ export interface MoveOptions {
   to: string;
   proxy: ProxyControl;
   authToken: string | null;
-  /** Runs after the map file is written, before instances reload it (copy it to other machines). */
+  /** Runs after the map file is written, before instances reload it (copy it to other machines, update a ConfigMap). */
   syncMap?: () => Promise<void>;
+  /** How long instances may take to see the new map file after syncMap (a Kubernetes ConfigMap takes up to ~1 min). */
+  mapWaitMs?: number;
   log?: (message: string) => void;
 }
 
@@ -75,12 +77,19 @@ function clientsOf(map: ShardMap, authToken: string | null): Map<string, ShardCl
   return new Map([...map.shards].map(([name, info]) => [name, shardClient(name, info.address, authToken)]));
 }
 
-async function reloadAndCheck(clients: readonly ShardClient[], epoch: number): Promise<void> {
+/** Tells each instance to reload its map file until it reports `epoch` (for at most `waitMs`). */
+async function reloadAndCheck(clients: readonly ShardClient[], epoch: number, waitMs = 0): Promise<void> {
+  const deadline = Date.now() + waitMs;
   await Promise.all(
     clients.map(async (client) => {
-      const status = await client.json<ClusterStatus>('POST', '/cluster/shard-map/reload');
-      if (status.epoch !== epoch)
-        throw new Error(`${client.name} loaded map epoch ${status.epoch}, expected ${epoch}: is its copy of the map up to date?`);
+      for (;;) {
+        const status = await client.json<ClusterStatus>('POST', '/cluster/shard-map/reload');
+        if (status.epoch === epoch) return;
+        if (Date.now() >= deadline) {
+          throw new Error(`${client.name} loaded map epoch ${status.epoch}, expected ${epoch}: is its copy of the map up to date?`);
+        }
+        await new Promise((resolve) => setTimeout(resolve, 500));
+      }
     }),
   );
 }
@@ -154,7 +163,7 @@ export async function moveBuckets(options: MoveOptions): Promise<MoveReport> {
   try {
     await options.syncMap?.();
     await checkMarks(buckets, marks, ownerOf, map.epoch, next.epoch);
-    await reloadAndCheck(others, next.epoch);
+    await reloadAndCheck(others, next.epoch, options.mapWaitMs);
   } catch (err) {
     // Nothing routes to the target yet: put the old map back everywhere it may have been loaded.
     await writeShardMap(options.mapPath, { ...map, epoch: next.epoch + 1 });
@@ -176,7 +185,7 @@ export async function moveBuckets(options: MoveOptions): Promise<MoveReport> {
 
   // 6. retire the old copies
   const retiring = [...oldOwners].map((name) => clients.get(name)!);
-  await reloadAndCheck(retiring, next.epoch);
+  await reloadAndCheck(retiring, next.epoch, options.mapWaitMs);
   for (const bucket of buckets) {
     const owner = ownerOf(bucket);
     await owner.json('DELETE', `/cluster/buckets/${bucket}/pools`);
