@@ -1,12 +1,12 @@
-// The byte-level fast path for large append bodies (src/http/bulk-parse.ts)
+// The byte-level fast path for large append bodies (src/protocol/bulk-parse.ts)
 // against the general path (JSON.parse + the validator): it may decline (null),
 // but whatever it returns must be bit for bit what the general path returns,
 // and it must never accept a body the general path refuses.
 
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { parseAddBodyFast, parseQueryBodyFast, parseValuesBodyFast } from '../src/http/bulk-parse.js';
-import { checkValues, parseAddRequest, parseJson, parseQueryRequest } from '../src/http/validate.js';
+import { parseAddBodyFast, parseQueryBodyFast, parseValuesBodyFast } from '../src/protocol/bulk-parse.js';
+import { checkValues, parseAddRequest, parseJson, parseQueryRequest } from '../src/protocol/validate.js';
 import { bitsHex } from './helpers/oracle.js';
 
 const bytes = (text: string): Buffer => Buffer.from(text, 'utf8');

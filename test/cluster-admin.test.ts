@@ -207,6 +207,18 @@ describe('a cluster instance, by hand', () => {
     writeMap(map);
   });
 
+  it('answers 404 on /cluster endpoints without --shard-map, and serves every pool', async () => {
+    const plain = await startServer(['--workers', '0']);
+    try {
+      const reply = await call(plain.url('/cluster/buckets/5'));
+      expect(reply.status).toBe(404);
+      expect(reply.json).toMatchObject({ error: 'not_found', message: expect.stringContaining('without --shard-map') });
+      expect((await call(plain.url('/add'), 'POST', '{"poolId": 4000, "poolValues": [1]}')).json).toBe('Inserted');
+    } finally {
+      await plain.stop();
+    }
+  });
+
   it('asks for the bearer token on every /cluster endpoint when --auth-token is set', async () => {
     const secured = await startServer(['--shard-map', mapPath, '--shard-name', 'a', '--auth-token', 's3cret']);
     try {

@@ -5,7 +5,7 @@
 // so a record applied twice shows up as a doubled count.
 //
 // SIGKILL leaves the page cache intact, so this test cannot catch a missing
-// fdatasync (../shared/durability.md); the power-cut tests in
+// fdatasync (docs/durability.md, "How it is tested"); the power-cut tests in
 // storage-*.test.ts do that. This one catches replies sent before the write,
 // lost group-commit batches, torn records at kill time and replay bugs.
 
@@ -21,7 +21,6 @@ interface Attempt {
   size: number;
   acked: boolean;
 }
-
 
 async function appendLoop(server: ServerProcess, nextId: () => number, attempts: Attempt[], stop: { now: boolean }, random: () => number) {
   while (!stop.now) {

@@ -1,5 +1,5 @@
-// Disk errors on the write path (durability.md, "Never trust a retried
-// fsync"): ENOSPC and EIO from write and from fdatasync. Under fsync=always a
+// Disk errors on the write path (docs/durability.md, "Disk full and I/O
+// errors"): ENOSPC and EIO from write and from fdatasync. Under fsync=always a
 // failing change is refused with 'unavailable' and never applied; reads keep
 // working; the store recovers by itself once the disk does; and whatever the
 // power cut leaves, recovery has every acknowledged change exactly once and no
@@ -16,10 +16,23 @@ import { capturingLogger, checkPrefixState, diffState, engineState, modelState, 
 
 const DIR = '/data';
 
-async function setup(fsync: FsyncPolicy = 'always', retryBackoffMs = 200): Promise<{ fs: PowerCutFs; engine: QuantileEngine; store: DurableStore; acked: PoolOp[] }> {
+async function setup(
+  fsync: FsyncPolicy = 'always',
+  retryBackoffMs = 200,
+): Promise<{ fs: PowerCutFs; engine: QuantileEngine; store: DurableStore; acked: PoolOp[] }> {
   const fs = new PowerCutFs();
   const engine = await createTestEngine('ts');
-  const store = await openDurableStore({ dataDir: DIR, fsync, engine, files: fs, snapshotIntervalMs: 0, snapshotWalBytes: 0, retryBackoffMs, fsyncIntervalMs: 5, logger: capturingLogger() });
+  const store = await openDurableStore({
+    dataDir: DIR,
+    fsync,
+    engine,
+    files: fs,
+    snapshotIntervalMs: 0,
+    snapshotWalBytes: 0,
+    retryBackoffMs,
+    fsyncIntervalMs: 5,
+    logger: capturingLogger(),
+  });
   const acked: PoolOp[] = [];
   for (let i = 0; i < 5; i++) {
     const op: PoolOp = { kind: 'append', poolId: 1, values: Float64Array.of(i, i + 0.5) };
@@ -52,7 +65,10 @@ async function expectRecovered(fs: PowerCutFs, expected: readonly PoolOp[]): Pro
     const disk = cut === null ? source : source.powerCut(seededRandom(3), cut[0], cut[1]);
     const engine = await createTestEngine('ts');
     await openDurableStore({ dataDir: DIR, fsync: 'always', engine, files: disk, snapshotIntervalMs: 0 });
-    expect(diffState(engineState(engine), modelState(expected)), `after ${cut === null ? 'SIGKILL' : `${cut.join('/')} power cut`}`).toBeNull();
+    expect(
+      diffState(engineState(engine), modelState(expected)),
+      `after ${cut === null ? 'SIGKILL' : `${cut.join('/')} power cut`}`,
+    ).toBeNull();
   }
 }
 
@@ -170,7 +186,17 @@ describe('random disk errors, then a power cut', () => {
       const random = seededRandom(seed * 13);
       const fs = new PowerCutFs();
       const engine = await createTestEngine('ts');
-      const store = await openDurableStore({ dataDir: DIR, fsync, engine, files: fs, snapshotIntervalMs: 0, snapshotWalBytes: 2000, retryBackoffMs: 1, fsyncIntervalMs: 2, logger: capturingLogger() });
+      const store = await openDurableStore({
+        dataDir: DIR,
+        fsync,
+        engine,
+        files: fs,
+        snapshotIntervalMs: 0,
+        snapshotWalBytes: 2000,
+        retryBackoffMs: 1,
+        fsyncIntervalMs: 2,
+        logger: capturingLogger(),
+      });
       const cutAt = fs.events.length + 1 + Math.floor(random() * 250);
       const how = (['crash-before', 'crash-after', 'crash-mid'] as const)[Math.floor(random() * 3)];
       let resolveDead!: () => void;
@@ -180,7 +206,13 @@ describe('random disk errors, then a power cut', () => {
           setImmediate(resolveDead);
           return how;
         }
-        if (random() < 0.03) fs.injectFault({ op: random() < 0.5 ? 'write' : 'datasync', code: random() < 0.5 ? 'EIO' : 'ENOSPC', times: 1 + Math.floor(random() * 3), partial: random() < 0.5 });
+        if (random() < 0.03)
+          fs.injectFault({
+            op: random() < 0.5 ? 'write' : 'datasync',
+            code: random() < 0.5 ? 'EIO' : 'ENOSPC',
+            times: 1 + Math.floor(random() * 3),
+            partial: random() < 0.5,
+          });
         return 'none';
       };
       const submitted: PoolOp[] = [];
@@ -191,7 +223,14 @@ describe('random disk errors, then a power cut', () => {
           const burst: Promise<unknown>[] = [];
           for (let j = 0; j < 1 + Math.floor(random() * 6); j++) {
             const poolId = Math.floor(random() * 4);
-            const op: PoolOp = random() < 0.1 ? { kind: 'delete', poolId } : { kind: 'append', poolId, values: Float64Array.from(Array.from({ length: 1 + Math.floor(random() * 10) }, () => random())) };
+            const op: PoolOp =
+              random() < 0.1
+                ? { kind: 'delete', poolId }
+                : {
+                    kind: 'append',
+                    poolId,
+                    values: Float64Array.from(Array.from({ length: 1 + Math.floor(random() * 10) }, () => random())),
+                  };
             const i = submitted.length;
             submitted.push(op);
             status.push('pending');
@@ -237,7 +276,11 @@ describe('random disk errors, then a power cut', () => {
           const acknowledged = status.filter((s) => s === 'acked').length;
           problem = checkPrefixState(state, kept, acknowledged);
           if (problem !== null && status.includes('unknown')) {
-            problem = checkPrefixState(state, submitted.filter((_, i) => status[i] !== 'refused'), acknowledged);
+            problem = checkPrefixState(
+              state,
+              submitted.filter((_, i) => status[i] !== 'refused'),
+              acknowledged,
+            );
           }
         } else {
           const durable = Math.max(store.stats().durableSeq, store.stats().lastSnapshotSeq);

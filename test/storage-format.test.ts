@@ -47,7 +47,10 @@ const run = fc.array(finiteDouble, { minLength: 1, maxLength: 40 }).map((values)
 });
 const poolIdArb = fc.oneof(fc.integer({ min: 0, max: 1000 }), fc.constant(Number.MAX_SAFE_INTEGER), fc.maxSafeNat());
 const poolsArb = fc
-  .uniqueArray(fc.record({ poolId: poolIdArb, runs: fc.array(run, { minLength: 1, maxLength: 4 }) }), { selector: (p) => p.poolId, maxLength: 12 })
+  .uniqueArray(fc.record({ poolId: poolIdArb, runs: fc.array(run, { minLength: 1, maxLength: 4 }) }), {
+    selector: (p) => p.poolId,
+    maxLength: 12,
+  })
   .map((pools) => pools.sort((a, b) => a.poolId - b.poolId) as SnapshotPool[]);
 
 const runBits = (pools: readonly SnapshotPool[]) => pools.map((p) => ({ poolId: p.poolId, runs: p.runs.map((r) => bits(Array.from(r))) }));
@@ -103,40 +106,55 @@ describe('WAL format', () => {
 
   it('segment header round trips; damage anywhere in it is detected', () => {
     fc.assert(
-      fc.property(fc.integer({ min: 1, max: Number.MAX_SAFE_INTEGER }), fc.nat(31), fc.integer({ min: 1, max: 255 }), (firstSeq, at, flip) => {
-        const h = encodeSegmentHeader(firstSeq);
-        expect(decodeSegmentHeader(h)).toEqual({ firstSeq });
-        h[at] ^= flip;
-        expect('error' in decodeSegmentHeader(h)).toBe(true);
-      }),
+      fc.property(
+        fc.integer({ min: 1, max: Number.MAX_SAFE_INTEGER }),
+        fc.nat(31),
+        fc.integer({ min: 1, max: 255 }),
+        (firstSeq, at, flip) => {
+          const h = encodeSegmentHeader(firstSeq);
+          expect(decodeSegmentHeader(h)).toEqual({ firstSeq });
+          h[at] ^= flip;
+          expect('error' in decodeSegmentHeader(h)).toBe(true);
+        },
+      ),
     );
   });
 
   it('records round trip every field, 8-byte aligned, and any flipped byte breaks the CRC or the header', () => {
     fc.assert(
-      fc.property(fc.integer({ min: 1, max: Number.MAX_SAFE_INTEGER }), poolIdArb, fc.option(run), fc.nat(), fc.integer({ min: 1, max: 255 }), (seq, poolId, values, flipAt, flip) => {
-        const syncedSeq = seq - 1;
-        const op = values === null ? WalOp.delete : WalOp.append;
-        const bytes = encodeRecord({ seq, syncedSeq, op, poolId }, values);
-        expect(bytes.length % 8).toBe(0);
-        const h = decodeRecordHeader(bytes)!;
-        expect(h).toMatchObject({ seq, syncedSeq, op, poolId, valueCount: values?.length ?? 0, length: bytes.length });
-        const valueBytes = bytes.subarray(40);
-        expect(recordCrc(bytes, valueBytes)).toBe(h.storedCrc);
-        if (values !== null) expect(bits(Array.from(new Float64Array(valueBytes.slice().buffer)))).toEqual(bits(Array.from(values)));
+      fc.property(
+        fc.integer({ min: 1, max: Number.MAX_SAFE_INTEGER }),
+        poolIdArb,
+        fc.option(run),
+        fc.nat(),
+        fc.integer({ min: 1, max: 255 }),
+        (seq, poolId, values, flipAt, flip) => {
+          const syncedSeq = seq - 1;
+          const op = values === null ? WalOp.delete : WalOp.append;
+          const bytes = encodeRecord({ seq, syncedSeq, op, poolId }, values);
+          expect(bytes.length % 8).toBe(0);
+          const h = decodeRecordHeader(bytes)!;
+          expect(h).toMatchObject({ seq, syncedSeq, op, poolId, valueCount: values?.length ?? 0, length: bytes.length });
+          const valueBytes = bytes.subarray(40);
+          expect(recordCrc(bytes, valueBytes)).toBe(h.storedCrc);
+          if (values !== null) expect(bits(Array.from(new Float64Array(valueBytes.slice().buffer)))).toEqual(bits(Array.from(values)));
 
-        const damaged = bytes.slice();
-        damaged[flipAt % damaged.length] ^= flip;
-        const dh = decodeRecordHeader(damaged);
-        expect(dh === null || recordCrc(damaged, damaged.subarray(40)) !== dh.storedCrc || dh.length !== bytes.length).toBe(true);
-      }),
+          const damaged = bytes.slice();
+          damaged[flipAt % damaged.length] ^= flip;
+          const dh = decodeRecordHeader(damaged);
+          expect(dh === null || recordCrc(damaged, damaged.subarray(40)) !== dh.storedCrc || dh.length !== bytes.length).toBe(true);
+        },
+      ),
     );
   });
 
   it("the writer's in-place encoder writes encodeRecord's bytes, at any offset of a batch, without touching its neighbours", () => {
     // encodeRecordInto copies ≤ 32 values one by one and more through a byte view, and hashes
     // ranges of ≤ 128 bytes in JS and longer ones natively: the counts below cross both.
-    const values = fc.oneof(fc.constant(null), fc.array(finiteDouble, { minLength: 1, maxLength: 80 }).map((v) => Float64Array.from(v)));
+    const values = fc.oneof(
+      fc.constant(null),
+      fc.array(finiteDouble, { minLength: 1, maxLength: 80 }).map((v) => Float64Array.from(v)),
+    );
     const u64 = fc.oneof(fc.integer({ min: 0, max: 1000 }), fc.maxSafeNat());
     fc.assert(
       fc.property(values, fc.integer({ min: 1, max: 2 ** 40 }), u64, u64, fc.nat(64), (vals, seq, syncedSeq, poolId, slot) => {

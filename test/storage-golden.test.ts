@@ -34,10 +34,11 @@ describe('golden files, format v1', () => {
     const bytes = golden(GOLDEN_WAL_FILE);
     expect(decodeSegmentHeader(bytes.subarray(0, SEGMENT_HEADER_BYTES))).toEqual({ firstSeq: 1 });
     const decoded = [];
-    for (let at = SEGMENT_HEADER_BYTES; at < bytes.length; ) {
+    for (let at = SEGMENT_HEADER_BYTES; at < bytes.length;) {
       const h = decodeRecordHeader(bytes.subarray(at, at + RECORD_HEADER_BYTES));
       expect(h).not.toBeNull();
-      const values = h!.valueCount === 0 ? null : Array.from(new Float64Array(bytes.slice(at + RECORD_HEADER_BYTES, at + h!.length).buffer));
+      const values =
+        h!.valueCount === 0 ? null : Array.from(new Float64Array(bytes.slice(at + RECORD_HEADER_BYTES, at + h!.length).buffer));
       decoded.push({ seq: h!.seq, syncedSeq: h!.syncedSeq, op: h!.op, poolId: h!.poolId, values });
       at += h!.length;
     }

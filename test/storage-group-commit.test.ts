@@ -1,4 +1,4 @@
-// Group commit and acknowledgement order (durability.md, "Ack ordering"): the
+// Group commit and acknowledgement order (docs/durability.md, "Group commit"): the
 // file layer is instrumented, and every append must be answered after an
 // fdatasync that covered its record's end offset; the engine must never show
 // a change before it is durable; concurrent appends share fdatasyncs; a full
@@ -94,7 +94,14 @@ describe('group commit (fsync=always)', () => {
     const fs = new PowerCutFs();
     fs.syncDelayMs = 2;
     // A wide gathering window, so a busy test machine's slow event-loop turns cannot split a round.
-    const store = await openDurableStore({ dataDir: '/data', fsync: 'always', engine: await createTestEngine('ts'), files: fs, snapshotIntervalMs: 0, commitGatherMs: 50 });
+    const store = await openDurableStore({
+      dataDir: '/data',
+      fsync: 'always',
+      engine: await createTestEngine('ts'),
+      files: fs,
+      snapshotIntervalMs: 0,
+      commitGatherMs: 50,
+    });
     const random = seededRandom(9);
     const CLIENTS = 16;
     const ROUNDS = 12;
@@ -118,7 +125,14 @@ describe('group commit (fsync=always)', () => {
     const fs = new PowerCutFs();
     fs.syncDelayMs = 40;
     const engine = await createTestEngine('ts');
-    const store = await openDurableStore({ dataDir: '/data', fsync: 'always', engine, files: fs, snapshotIntervalMs: 0, maxPendingRecords: 10 });
+    const store = await openDurableStore({
+      dataDir: '/data',
+      fsync: 'always',
+      engine,
+      files: fs,
+      snapshotIntervalMs: 0,
+      maxPendingRecords: 10,
+    });
     const started = Date.now();
     const results = await Promise.allSettled(
       Array.from({ length: 30 }, (_, i) =>
@@ -138,7 +152,14 @@ describe('group commit (fsync=always)', () => {
     expect(engine.poolIds()).toEqual(Array.from({ length: 10 }, (_, i) => i));
 
     // The byte bound works the same way.
-    const byBytes = await openDurableStore({ dataDir: '/data2', fsync: 'always', engine: await createTestEngine('ts'), files: fs, snapshotIntervalMs: 0, maxPendingBytes: 1000 });
+    const byBytes = await openDurableStore({
+      dataDir: '/data2',
+      fsync: 'always',
+      engine: await createTestEngine('ts'),
+      files: fs,
+      snapshotIntervalMs: 0,
+      maxPendingBytes: 1000,
+    });
     const big = () => sortedRun(new Array(50).fill(1)); // 440 bytes a record
     const r = await Promise.allSettled([byBytes.append(1, big()), byBytes.append(1, big()), byBytes.append(1, big())]);
     expect(r.map((x) => x.status)).toEqual(['fulfilled', 'fulfilled', 'rejected']);
@@ -172,7 +193,15 @@ describe('fsync=never / interval hold unsynced records', () => {
     async (fsync) => {
       const fs = new PowerCutFs();
       const engine = await createTestEngine('ts');
-      const store = await openDurableStore({ dataDir: '/data', fsync, fsyncIntervalMs: 60_000, engine, files: fs, snapshotIntervalMs: 0, maxPendingRecords: 20 });
+      const store = await openDurableStore({
+        dataDir: '/data',
+        fsync,
+        fsyncIntervalMs: 60_000,
+        engine,
+        files: fs,
+        snapshotIntervalMs: 0,
+        maxPendingRecords: 20,
+      });
       for (let i = 0; i < 200; i++) {
         store.append(i % 7, sortedRun([i])); // synchronous under never/interval; throws if refused
         if (i % 5 === 4) await new Promise((resolve) => setImmediate(resolve)); // let the flusher run

@@ -1,7 +1,8 @@
-// Simulated power cuts (durability.md, "SIGKILL cannot catch a missing
-// fsync"): random workloads on the PowerCutFs double, the machine dies at a
-// random file operation, the disk keeps only what was fdatasync'ed (plus a
-// random remnant of the rest) and the directory entries that were fsync'ed;
+// Simulated power cuts (docs/durability.md, "How it is tested": a SIGKILL
+// cannot catch a missing fsync): random workloads on the PowerCutFs double,
+// the machine dies at a random file operation, the disk keeps only what was
+// fdatasync'ed (plus a random remnant of the rest) and the directory entries
+// that were fsync'ed;
 // recovery must then give exactly the acknowledged operations, possibly plus
 // unacknowledged ones, never one twice, never out of order. The suite is
 // proven able to fail: with fdatasync a no-op the same check must go red.
@@ -16,7 +17,18 @@ import { encodeSnapshot, snapshotFileName } from '../src/storage/snapshot-format
 import { encodeRecord, encodeSegmentHeader, segmentFileName, WalOp } from '../src/storage/wal-format.js';
 import { createTestEngine } from './helpers/engines.js';
 import { PowerCutFs, seededRandom, TAIL_MODES, type FsEvent, type TailMode, type TrapAction } from './helpers/power-cut-fs.js';
-import { capturingLogger, concatBytes, checkPrefixState, diffState, engineState, modelState, randomValues, sortedRun, type PoolOp, type PoolState } from './helpers/storage-model.js';
+import {
+  capturingLogger,
+  concatBytes,
+  checkPrefixState,
+  diffState,
+  engineState,
+  modelState,
+  randomValues,
+  sortedRun,
+  type PoolOp,
+  type PoolState,
+} from './helpers/storage-model.js';
 
 const DIR = '/data';
 
@@ -27,7 +39,17 @@ interface Run {
 }
 
 function openStore(fs: PowerCutFs, engine: QuantileEngine, fsync: FsyncPolicy, extra: object = {}): Promise<DurableStore> {
-  return openDurableStore({ dataDir: DIR, fsync, engine, files: fs, snapshotIntervalMs: 0, snapshotWalBytes: 3000, fsyncIntervalMs: 5, logger: capturingLogger(), ...extra });
+  return openDurableStore({
+    dataDir: DIR,
+    fsync,
+    engine,
+    files: fs,
+    snapshotIntervalMs: 0,
+    snapshotWalBytes: 3000,
+    fsyncIntervalMs: 5,
+    logger: capturingLogger(),
+    ...extra,
+  });
 }
 
 /** Resolves when the trap kills the machine. */
@@ -57,7 +79,10 @@ async function workload(fs: PowerCutFs, store: DurableStore, seed: number, fsync
       const size = 1 + Math.floor(random() * 8);
       for (let j = 0; j < size; j++) {
         const poolId = Math.floor(random() * 5);
-        const op: PoolOp = random() < 0.12 ? { kind: 'delete', poolId } : { kind: 'append', poolId, values: Float64Array.from(randomValues(random, 1 + Math.floor(random() * 12))) };
+        const op: PoolOp =
+          random() < 0.12
+            ? { kind: 'delete', poolId }
+            : { kind: 'append', poolId, values: Float64Array.from(randomValues(random, 1 + Math.floor(random() * 12))) };
         const index = submitted.length;
         submitted.push(op);
         const result = op.kind === 'append' ? store.append(op.poolId, sortedRun(op.values)) : store.deletePool(op.poolId);
@@ -114,7 +139,11 @@ function stateAfter(base: PoolState, ops: readonly PoolOp[]): PoolState {
  * cache), recovery, a few acknowledged appends on top, a power cut, recovery
  * again. null = correct.
  */
-async function scenario(seed: number, fsync: FsyncPolicy, options: { datasyncIsNoop?: boolean; mode?: TailMode; noKill?: boolean } = {}): Promise<{ problem: string | null; run: Run }> {
+async function scenario(
+  seed: number,
+  fsync: FsyncPolicy,
+  options: { datasyncIsNoop?: boolean; mode?: TailMode; noKill?: boolean } = {},
+): Promise<{ problem: string | null; run: Run }> {
   const random = seededRandom(seed ^ 0x5eed);
   const fs = new PowerCutFs();
   fs.datasyncIsNoop = options.datasyncIsNoop ?? false;
@@ -162,12 +191,15 @@ describe('power cut at a random point', () => {
     expect(acknowledgedTotal).toBeGreaterThan(1000); // the cuts did not all land before any work
   });
 
-  it.each(['interval', 'never'] as const)('fsync=%s: recovered state is a prefix of the log that includes everything durable, 60 seeds', async (fsync) => {
-    for (let seed = 1000; seed < 1060; seed++) {
-      const { problem } = await scenario(seed, fsync);
-      expect(problem, `seed ${seed}`).toBeNull();
-    }
-  });
+  it.each(['interval', 'never'] as const)(
+    'fsync=%s: recovered state is a prefix of the log that includes everything durable, 60 seeds',
+    async (fsync) => {
+      for (let seed = 1000; seed < 1060; seed++) {
+        const { problem } = await scenario(seed, fsync);
+        expect(problem, `seed ${seed}`).toBeNull();
+      }
+    },
+  );
 
   it('the harness can fail: with fdatasync a no-op it detects lost acknowledged writes', async () => {
     let withAcks = 0;
@@ -182,7 +214,8 @@ describe('power cut at a random point', () => {
     expect(detected).toBeGreaterThanOrEqual(withAcks - 1); // only an acknowledged set netting to nothing could hide
     // And with random remnants of the unsynced tail, still caught most of the time.
     let randomDetected = 0;
-    for (let seed = 41; seed <= 70; seed++) if ((await scenario(seed, 'always', { datasyncIsNoop: true, noKill: true })).problem !== null) randomDetected++;
+    for (let seed = 41; seed <= 70; seed++)
+      if ((await scenario(seed, 'always', { datasyncIsNoop: true, noKill: true })).problem !== null) randomDetected++;
     expect(randomDetected).toBeGreaterThan(10);
   });
 });
@@ -225,7 +258,8 @@ describe('kill during a snapshot and the log rotation it starts', () => {
 
     let cases = 0;
     for (let step = 0; step < steps.length; step++) {
-      const actions: TrapAction[] = steps[step].op === 'write' ? ['crash-before', 'crash-mid', 'crash-after'] : ['crash-before', 'crash-after'];
+      const actions: TrapAction[] =
+        steps[step].op === 'write' ? ['crash-before', 'crash-mid', 'crash-after'] : ['crash-before', 'crash-after'];
       for (const action of actions) {
         for (const mode of ['drop', 'all', 'prefix-garbage'] as TailMode[]) {
           const { fs, store, ops } = await preparedStore(30, 5);
@@ -249,7 +283,10 @@ describe('kill during a snapshot and the log rotation it starts', () => {
           const disk = fs.powerCut(seededRandom(step * 7 + cases), mode);
           const recovered = await recoverState(disk);
           expect(typeof recovered, `step ${step} (${described[step]}) ${action} ${mode}: ${String(recovered)}`).not.toBe('string');
-          expect(checkPrefixState(recovered as PoolState, [...ops, ...late], ops.length + lateAcked), `step ${step} (${described[step]}) ${action} ${mode}`).toBeNull();
+          expect(
+            checkPrefixState(recovered as PoolState, [...ops, ...late], ops.length + lateAcked),
+            `step ${step} (${described[step]}) ${action} ${mode}`,
+          ).toBeNull();
           cases++;
         }
       }

@@ -1,5 +1,5 @@
-// Recovery rules, one damaged byte at a time (durability.md, "Every byte of
-// the tail" / "Every record in the middle"): a torn tail is cut and start-up
+// Recovery rules, one damaged byte at a time (docs/storage-format.md,
+// "Recovery"): a torn tail is cut and start-up
 // succeeds with exactly the complete records; a bad record that a later record
 // proves durable, a gap, or a damaged earlier segment refuses start-up naming
 // file and offset; a damaged snapshot falls back only if the log covers it.
@@ -9,7 +9,7 @@ import type { QuantileEngine } from '../src/core/engine.js';
 import { StorageCorruptionError } from '../src/storage/errors.js';
 import { recover } from '../src/storage/recovery.js';
 import { encodeSnapshot, snapshotFileName } from '../src/storage/snapshot-format.js';
-import { encodeRecord, encodeSegmentHeader, recordLength, SEGMENT_HEADER_BYTES, segmentFileName, WalOp } from '../src/storage/wal-format.js';
+import { encodeRecord, encodeSegmentHeader, SEGMENT_HEADER_BYTES, segmentFileName, WalOp } from '../src/storage/wal-format.js';
 import { openDurableStore } from '../src/storage/durable-store.js';
 import { createTestEngine } from './helpers/engines.js';
 import { PowerCutFs, seededRandom } from './helpers/power-cut-fs.js';
@@ -52,7 +52,9 @@ function segment(firstSeq: number, recs: readonly Rec[]): { bytes: Uint8Array; s
   return { bytes: concatBytes(...parts), starts };
 }
 
-async function recoverFrom(fs: PowerCutFs): Promise<{ engine: QuantileEngine; report: Awaited<ReturnType<typeof recover>>['report']; logger: ReturnType<typeof capturingLogger> }> {
+async function recoverFrom(
+  fs: PowerCutFs,
+): Promise<{ engine: QuantileEngine; report: Awaited<ReturnType<typeof recover>>['report']; logger: ReturnType<typeof capturingLogger> }> {
   const engine = await createTestEngine('ts');
   const logger = capturingLogger();
   const { report } = await recover({ files: fs, dataDir: DIR, engine, logger });
@@ -68,7 +70,8 @@ async function refusal(fs: PowerCutFs): Promise<StorageCorruptionError> {
   return err as StorageCorruptionError;
 }
 
-const expectState = (engine: QuantileEngine, recs: readonly Rec[]) => expect(diffState(engineState(engine), modelState(recs.map((r) => r.op)))).toBeNull();
+const expectState = (engine: QuantileEngine, recs: readonly Rec[]) =>
+  expect(diffState(engineState(engine), modelState(recs.map((r) => r.op)))).toBeNull();
 
 describe('torn tail', () => {
   const recs = opsFor(12);
@@ -91,7 +94,13 @@ describe('torn tail', () => {
         expect(report.tornBytes).toBe(damaged.length - lastStart);
         expect(fs.readBytes(walPath).length).toBe(lastStart); // truncated on disk
         if (damaged.length > lastStart) {
-          expect(logger.lines).toContainEqual(expect.objectContaining({ level: 'warn', msg: 'wal: cut torn tail', obj: expect.objectContaining({ offset: lastStart, bytes: damaged.length - lastStart }) }));
+          expect(logger.lines).toContainEqual(
+            expect.objectContaining({
+              level: 'warn',
+              msg: 'wal: cut torn tail',
+              obj: expect.objectContaining({ offset: lastStart, bytes: damaged.length - lastStart }),
+            }),
+          );
         }
         cases++;
       }
@@ -186,11 +195,15 @@ describe('corruption refuses start-up, naming file and offset', () => {
   it('damage or truncation in an earlier segment, even in its last record', async () => {
     const second = segment(9, opsFor(3, 9));
     const lastOfFirst = starts[starts.length - 1];
-    for (const damaged of [bytes.subarray(0, bytes.length - 3), bytes.subarray(0, lastOfFirst), (() => {
-      const b = bytes.slice();
-      b[lastOfFirst + 45] ^= 2;
-      return b;
-    })()]) {
+    for (const damaged of [
+      bytes.subarray(0, bytes.length - 3),
+      bytes.subarray(0, lastOfFirst),
+      (() => {
+        const b = bytes.slice();
+        b[lastOfFirst + 45] ^= 2;
+        return b;
+      })(),
+    ]) {
       const fs = new PowerCutFs();
       fs.writeBytes(walPath, damaged);
       fs.writeBytes(`${DIR}/${segmentFileName(9)}`, second.bytes);
@@ -222,7 +235,10 @@ describe('corruption refuses start-up, naming file and offset', () => {
 describe('segments and sequence numbers', () => {
   it('a later segment supersedes re-written records of the one before: nothing applied twice', async () => {
     const original = opsFor(7);
-    const rewritten = opsFor(4, 6).map((r) => ({ ...r, op: { kind: 'append', poolId: 50 + r.seq, values: Float64Array.of(r.seq) } as PoolOp }));
+    const rewritten = opsFor(4, 6).map((r) => ({
+      ...r,
+      op: { kind: 'append', poolId: 50 + r.seq, values: Float64Array.of(r.seq) } as PoolOp,
+    }));
     const fs = new PowerCutFs();
     fs.writeBytes(`${DIR}/${segmentFileName(1)}`, segment(1, original).bytes); // holds 6, 7 that were never acknowledged
     fs.writeBytes(`${DIR}/${segmentFileName(6)}`, segment(6, rewritten).bytes);
@@ -234,9 +250,18 @@ describe('segments and sequence numbers', () => {
   it('segments fully covered by the snapshot are not read (their damage does not matter)', async () => {
     const recs = opsFor(10);
     const fs = new PowerCutFs();
-    fs.writeBytes(`${DIR}/${segmentFileName(1)}`, Uint8Array.from({ length: 300 }, (_, i) => i & 255));
+    fs.writeBytes(
+      `${DIR}/${segmentFileName(1)}`,
+      Uint8Array.from({ length: 300 }, (_, i) => i & 255),
+    );
     const snapState = modelState(recs.slice(0, 6).map((r) => r.op));
-    fs.writeBytes(`${DIR}/${snapshotFileName(6)}`, encodeSnapshot(6, [...snapState].map(([poolId, v]) => ({ poolId, runs: [sortedRun(v)] }))));
+    fs.writeBytes(
+      `${DIR}/${snapshotFileName(6)}`,
+      encodeSnapshot(
+        6,
+        [...snapState].map(([poolId, v]) => ({ poolId, runs: [sortedRun(v)] })),
+      ),
+    );
     fs.writeBytes(`${DIR}/${segmentFileName(5)}`, segment(5, recs.slice(4)).bytes);
     const { engine, report } = await recoverFrom(fs);
     expectState(engine, recs);
@@ -257,7 +282,8 @@ describe('segments and sequence numbers', () => {
 
 describe('damaged snapshots', () => {
   const recs = opsFor(12);
-  const stateAt = (seq: number) => [...modelState(recs.slice(0, seq).map((r) => r.op))].map(([poolId, v]) => ({ poolId, runs: [sortedRun(v)] }));
+  const stateAt = (seq: number) =>
+    [...modelState(recs.slice(0, seq).map((r) => r.op))].map(([poolId, v]) => ({ poolId, runs: [sortedRun(v)] }));
   const newest = encodeSnapshot(8, stateAt(8));
 
   function layout(snapshotBytes: Uint8Array, withOlder: boolean, logFrom: number): PowerCutFs {
@@ -325,7 +351,12 @@ describe('start-up through openDurableStore', () => {
     for (let i = 0; i < 2; i++) {
       const again = await createTestEngine('ts');
       const s = await openDurableStore({ dataDir: DIR, fsync: 'always', engine: again, files: fs, snapshotIntervalMs: 0 });
-      expect(diffState(engineState(again), modelState([...recs.slice(0, 8).map((r) => r.op), { kind: 'append', poolId: 77, values: Float64Array.of(1, 2) }]))).toBeNull();
+      expect(
+        diffState(
+          engineState(again),
+          modelState([...recs.slice(0, 8).map((r) => r.op), { kind: 'append', poolId: 77, values: Float64Array.of(1, 2) }]),
+        ),
+      ).toBeNull();
       fs = fs.powerCut(seededRandom(2 + i));
       void s;
     }

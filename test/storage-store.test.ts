@@ -12,7 +12,16 @@ import { openDurableStore, type DurableStore, type DurableStoreOptions } from '.
 import { writeSnapshotFileSync } from '../src/storage/snapshot-format.js';
 import { createTestEngine, ENGINE_KINDS } from './helpers/engines.js';
 import { PowerCutFs, seededRandom } from './helpers/power-cut-fs.js';
-import { bits, capturingLogger, diffState, engineState, modelState, randomValues, sortedRun, type PoolOp } from './helpers/storage-model.js';
+import {
+  bits,
+  capturingLogger,
+  diffState,
+  engineState,
+  modelState,
+  randomValues,
+  sortedRun,
+  type PoolOp,
+} from './helpers/storage-model.js';
 
 const tmpRoot = mkdtempSync(join(tmpdir(), 'poolq-store-'));
 afterAll(() => rmSync(tmpRoot, { recursive: true, force: true }));
@@ -272,9 +281,13 @@ describe('options', () => {
     const engine = await createTestEngine('ts');
     await expect(openDurableStore({ dataDir: '/x', fsync: 'sometimes' as never, engine })).rejects.toThrow(/options.fsync must be/);
     await expect(openDurableStore({ dataDir: '', fsync: 'always', engine })).rejects.toThrow(/options.dataDir must be/);
-    await expect(openDurableStore({ dataDir: '/x', fsync: 'always', engine, maxPendingBytes: 0 })).rejects.toThrow(/options.maxPendingBytes must be/);
+    await expect(openDurableStore({ dataDir: '/x', fsync: 'always', engine, maxPendingBytes: 0 })).rejects.toThrow(
+      /options.maxPendingBytes must be/,
+    );
     engine.appendValues(1, Float64Array.of(1));
-    await expect(openDurableStore({ dataDir: '/x', fsync: 'always', engine, files: new PowerCutFs() })).rejects.toThrow(/options.engine must be an empty engine/);
+    await expect(openDurableStore({ dataDir: '/x', fsync: 'always', engine, files: new PowerCutFs() })).rejects.toThrow(
+      /options.engine must be an empty engine/,
+    );
   });
 
   it('rejects invalid pool ids and empty runs before logging anything', async () => {

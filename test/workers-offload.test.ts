@@ -26,7 +26,7 @@ import type { EngineKind, QuantileEngine } from '../src/core/engine.js';
 import { PoolqError } from '../src/core/errors.js';
 import { QUANTILE_METHODS, type QuantileMethod } from '../src/core/methods.js';
 import { allocateRun, SHARED_RUN_MIN_LENGTH } from '../src/core/sorted-run.js';
-import { parseAddRequest, parseJson } from '../src/http/validate.js';
+import { parseAddRequest, parseJson } from '../src/protocol/validate.js';
 import { bytesOf, crc32cOf, rememberedValuesCrc } from '../src/storage/binary.js';
 import { openDurableStore, type DurableStore } from '../src/storage/durable-store.js';
 import { encodeSnapshot, parseSnapshotFileName, type SnapshotPool } from '../src/storage/snapshot-format.js';

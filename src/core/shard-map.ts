@@ -125,6 +125,13 @@ export function parseShardMap(text: string): ShardMap {
   return { epoch, shards, owners };
 }
 
+/** `{ "a": 1, "b": "x" }`: one line, spaced as Prettier writes JSON. */
+function inlineObject(value: object): string {
+  return `{ ${Object.entries(value)
+    .map(([key, v]) => `${JSON.stringify(key)}: ${JSON.stringify(v)}`)
+    .join(', ')} }`;
+}
+
 /** The map as file text: owners coalesced into ranges, one per line. */
 export function formatShardMap(map: ShardMap): string {
   const ranges: { first: number; last: number; shard: string }[] = [];
@@ -133,8 +140,8 @@ export function formatShardMap(map: ShardMap): string {
     if (open !== undefined && open.shard === shard) open.last = bucket;
     else ranges.push({ first: bucket, last: bucket, shard });
   });
-  const shardLines = [...map.shards].map(([name, info]) => `    ${JSON.stringify(name)}: ${JSON.stringify(info)}`);
-  const ownerLines = ranges.map((r) => `    ${JSON.stringify(r)}`);
+  const shardLines = [...map.shards].map(([name, info]) => `    ${JSON.stringify(name)}: ${inlineObject(info)}`);
+  const ownerLines = ranges.map((r) => `    ${inlineObject(r)}`);
   return [
     '{',
     `  "format": ${JSON.stringify(SHARD_MAP_FORMAT)},`,

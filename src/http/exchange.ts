@@ -6,7 +6,7 @@
 
 import type { HttpResponse } from '@trufflesuite/uws-js-unofficial';
 import { PoolqError } from '../core/errors.js';
-import { ERROR_STATUS } from './error-status.js';
+import { ERROR_STATUS } from '../protocol/error-status.js';
 
 export const JSON_TYPE = 'application/json; charset=utf-8';
 

@@ -6,7 +6,7 @@
 // writes admitted before the mark are counted so an export can wait for them.
 // Without --shard-map there is no gate and every pool is served.
 
-import { conflict, misdirected, unavailable } from '../core/errors.js';
+import { conflict, misdirected, unavailable, type PoolqError } from '../core/errors.js';
 import { BUCKET_COUNT, bucketOf, bucketsOf, type ShardMap } from '../core/shard-map.js';
 
 /** How long a client is told to wait while its pool's bucket moves (a move takes about a second). */
@@ -69,10 +69,16 @@ export class ShardGate {
 
   /** For reads: throws `misdirected` unless this shard owns the pool. */
   checkOwner(poolId: number): void {
+    const refusal = this.misdirection(poolId);
+    if (refusal !== null) throw refusal;
+  }
+
+  /** The `misdirected` error for a pool of another shard, or null for one of ours. */
+  misdirection(poolId: number): PoolqError | null {
     const bucket = bucketOf(poolId);
     const owner = this.current.owners[bucket];
-    if (owner === this.name) return;
-    throw misdirected(
+    if (owner === this.name) return null;
+    return misdirected(
       `Pool ${poolId} is in bucket ${bucket}, which shard "${owner}" owns (shard map epoch ${this.current.epoch}); this is shard "${this.name}". ` +
         'Send requests through the proxy, with poolId as a plain integer that appears once (the proxy reads the first occurrence and no exponent).',
     );

@@ -16,10 +16,9 @@ const MASK_DELTA = 0xa282ead8;
 
 /**
  * Inputs up to this many bytes are hashed in JS (slicing-by-8 tables), larger
- * ones by @node-rs/crc32 (SSE4.2). A native call costs ~140 ns whatever the
- * size; the JS loop 24 ns for 4 bytes, 40 ns for 32, 90 ns for 80 and 130 ns
- * for 120 (1e6 calls each, this VM). A 10-value WAL record hashes 4 + 32 + 80
- * bytes: ~600 ns in three native calls, ~150 ns here.
+ * ones by @node-rs/crc32 (SSE4.2): a native call has a fixed cost (~140 ns)
+ * that the JS loop only reaches at about this size, and a small WAL record is
+ * hashed in three such pieces (docs/durability.md, "The write path").
  */
 const JS_CRC_MAX_BYTES = 128;
 const CRC32C_POLY = 0x82f63b78; // reflected Castagnoli polynomial
@@ -72,9 +71,9 @@ export function crc32cOfRange(bytes: Uint8Array, start: number, end: number, ini
 
 /**
  * CRC32C of the bytes of runs whose CRC was computed where they were made (a
- * worker that sorted a large batch), so the write-ahead log does not compute it
- * again on the event loop: 8 MB took 1.2–1.8 ms on an idle core and 5–9 ms
- * under bench:latency's load. Runs are immutable, so the CRC stays right.
+ * worker that sorted a large batch), so the write-ahead log does not hash
+ * megabytes again on the event loop (milliseconds per 8 MB run). Runs are
+ * immutable, so the CRC stays right.
  */
 const knownValueCrcs = new WeakMap<Float64Array, number>();
 

@@ -1,8 +1,7 @@
 // Storage errors. They extend PoolqError so the HTTP layer's one status table
 // (src/http/error-status.ts) maps them by `code`: a corrupt data directory is
 // 'internal' (the process refuses to start), an unusable one 'unavailable'.
-// The lead may fold these into src/core/errors.ts; they live here because
-// storage is the only layer that raises them.
+// They live here because storage is the only layer that raises them.
 
 import { PoolqError } from '../core/errors.js';
 
@@ -19,7 +18,10 @@ export class StorageCorruptionError extends PoolqError {
   readonly offset: number;
 
   constructor(file: string, offset: number, reason: string) {
-    super('internal', `${file} is corrupt at byte offset ${offset}: ${reason}. Refusing to start; move the file aside only if losing the data in it is acceptable.`);
+    super(
+      'internal',
+      `${file} is corrupt at byte offset ${offset}: ${reason}. Refusing to start; move the file aside only if losing the data in it is acceptable.`,
+    );
     this.name = 'StorageCorruptionError';
     this.file = file;
     this.offset = offset;
@@ -44,4 +46,17 @@ export function describeIoError(err: unknown): string {
 
 export function ioErrorCode(err: unknown): string | undefined {
   return err instanceof Error ? (err as NodeJS.ErrnoException).code : undefined;
+}
+
+/**
+ * Runs a clean-up step (close, unlink, truncate) on a path that is already
+ * failing: its own error is dropped, because the one that led here is the one
+ * worth reporting.
+ */
+export async function bestEffort(action: () => Promise<unknown>): Promise<void> {
+  try {
+    await action();
+  } catch {
+    // the original error is reported by the caller
+  }
 }

@@ -51,11 +51,9 @@ const MAX_READ_BYTES = 256 << 20;
  * Writes up to this many bytes are made with writev(2) on the calling thread
  * instead of on libuv's thread pool. A small write into the page cache costs a
  * few µs; handing it to the pool costs a queue, two thread wake-ups and a
- * completion callback, which on 2 cores time-slice with the event loop. The
- * write-ahead log's group commits are mostly far below this: bench:http
- * (fsync=never, 10-value appends) measured writev on the pool as the largest
- * single item of the server's profile (12 % of its CPU). Larger writes (a
- * 10⁶-value record is 8 MB, ~5 ms) stay on the pool so they never stall the loop.
+ * completion callback, which on a small machine time-slice with the event
+ * loop. The write-ahead log's group commits are mostly far below this. Larger
+ * writes stay on the pool so they never stall the loop.
  */
 const CALLER_THREAD_WRITE_MAX_BYTES = 64 << 10;
 /**
@@ -63,9 +61,8 @@ const CALLER_THREAD_WRITE_MAX_BYTES = 64 << 10;
  * kernel's limit (a large snapshot on a small machine), writers are throttled
  * for tens of milliseconds. After one write on the calling thread took this
  * long, this file's writes go to the pool for CALLER_THREAD_WRITE_BACKOFF_MS.
- * Not less than 5 ms: with 2 ms, one 2.6 ms write of 3.8 KB in 25 s of
- * bench:http appends (a preempted thread, not a throttled one) sent the next
- * 10 s of log writes through the pool.
+ * Set above the few milliseconds a merely preempted thread can take, so a
+ * single slow write does not move the log off the calling thread.
  */
 const SLOW_CALLER_THREAD_WRITE_MS = 5;
 const CALLER_THREAD_WRITE_BACKOFF_MS = 10_000;

@@ -3,8 +3,14 @@
 // and tests).
 
 export type { FsyncPolicy, PoolWriter, Awaitable } from './pool-writer.js';
-export { openDurableStore, type DurableStore, type DurableStoreOptions, type DurableStoreStats } from './durable-store.js';
-export type { RecoveryReport, StorageLogger } from './recovery.js';
+export {
+  openDurableStore,
+  type DurableStore,
+  type DurableStoreOptions,
+  type DurableStoreStats,
+  type DurableStoreGauges,
+} from './durable-store.js';
+export type { RecoveryReport, StorageLogger } from './storage-types.js';
 export { StorageCorruptionError, dataDirUnusable } from './errors.js';
 export { nodeFileLayer, type FileLayer, type FileHandle, type OpenMode } from './file-layer.js';
 export {

@@ -22,183 +22,14 @@
 
 import type { QuantileEngine } from '../core/engine.js';
 import { PoolqError } from '../core/errors.js';
-import { allocateRun, type SortedRun } from '../core/sorted-run.js';
-import { bytesOf, crc32cOf, maskCrc } from './binary.js';
-import { dataDirUnusable, StorageCorruptionError } from './errors.js';
+import { bestEffort, dataDirUnusable, StorageCorruptionError } from './errors.js';
 import type { FileHandle, FileLayer } from './file-layer.js';
+import { findProofOfDurability, readRecordAt, SegmentReader } from './segment-reader.js';
 import { parseSnapshotFileName, readSnapshotFile, SnapshotInvalid, type LoadedSnapshot } from './snapshot-format.js';
-import {
-  decodeRecordHeader,
-  decodeSegmentHeader,
-  parseSegmentFileName,
-  recordCrc,
-  RECORD_HEADER_BYTES,
-  SEGMENT_HEADER_BYTES,
-  WalOp,
-  type DecodedRecordHeader,
-} from './wal-format.js';
+import type { RecoveredState, RecoveryReport, SegmentInfo, SnapshotFileInfo, StorageLogger } from './storage-types.js';
+import { decodeSegmentHeader, parseSegmentFileName, SEGMENT_HEADER_BYTES, WalOp } from './wal-format.js';
 
-export interface StorageLogger {
-  info(obj: object, msg?: string): void;
-  warn(obj: object, msg?: string): void;
-  error(obj: object, msg?: string): void;
-}
-
-export interface SegmentInfo {
-  name: string;
-  firstSeq: number;
-  /** Bytes on disk (header included). */
-  bytes: number;
-}
-
-export interface SnapshotFileInfo {
-  name: string;
-  seq: number;
-}
-
-export interface RecoveryReport {
-  /** Snapshot loaded, or null when recovery started from an empty state. */
-  snapshotFile: string | null;
-  snapshotSeq: number;
-  snapshotPools: number;
-  snapshotValues: number;
-  /** Newer snapshots that failed verification, renamed `*.corrupt`. */
-  corruptSnapshots: string[];
-  segmentsRead: number;
-  recordsReplayed: number;
-  /** Records already covered by the snapshot (or superseded). */
-  recordsSkipped: number;
-  /** Bytes cut from torn tails. */
-  tornBytes: number;
-  /** Highest sequence number in the recovered state. */
-  lastSeq: number;
-  removedTempFiles: string[];
-  durationMs: number;
-}
-
-export interface RecoveredState {
-  report: RecoveryReport;
-  /** Segment files still on disk, ascending firstSeq. */
-  segments: SegmentInfo[];
-  /** Snapshot files still on disk (the loaded one and any older), ascending seq. */
-  snapshots: SnapshotFileInfo[];
-}
-
-const READ_WINDOW_BYTES = 1 << 20;
-
-/** Buffered positional reads over one segment file. */
-class SegmentReader {
-  private window = new Uint8Array(READ_WINDOW_BYTES);
-  private start = 0;
-  private end = 0;
-
-  constructor(
-    private readonly file: FileHandle,
-    readonly size: number,
-  ) {}
-
-  /** A view of [pos, pos + len) (len <= 1 MiB), or null past the end of file. Valid until the next call. */
-  async view(pos: number, len: number): Promise<Uint8Array | null> {
-    if (pos + len > this.size) return null;
-    if (pos < this.start || pos + len > this.end) {
-      const n = await this.file.read(this.window.subarray(0, Math.min(this.window.length, this.size - pos)), pos);
-      this.start = pos;
-      this.end = pos + n;
-      if (n < len) return null;
-    }
-    return this.window.subarray(pos - this.start, pos - this.start + len);
-  }
-
-  async readInto(target: Uint8Array, pos: number): Promise<boolean> {
-    if (pos >= this.start && pos + target.length <= this.end) {
-      target.set(this.window.subarray(pos - this.start, pos - this.start + target.length));
-      return true;
-    }
-    if (target.length <= this.window.length / 4) {
-      const v = await this.view(pos, target.length);
-      if (v === null) return false;
-      target.set(v);
-      return true;
-    }
-    return (await this.file.read(target, pos)) === target.length;
-  }
-
-  /** CRC32C of [pos, pos + len), read in window-sized pieces without allocating. */
-  async crcOf(pos: number, len: number, initial: number): Promise<number | null> {
-    let crc = initial;
-    for (let at = pos; at < pos + len; ) {
-      const n = Math.min(READ_WINDOW_BYTES, pos + len - at);
-      const v = await this.view(at, n);
-      if (v === null) return null;
-      crc = crc32cOf(v, crc);
-      at += n;
-    }
-    return crc;
-  }
-}
-
-type RecordRead = { header: DecodedRecordHeader; run: SortedRun | null } | { invalid: string };
-
-/** Reads the record at `pos`; values are only materialised when `materialise` says so. */
-async function readRecordAt(reader: SegmentReader, pos: number, materialise: (h: DecodedRecordHeader) => boolean): Promise<RecordRead> {
-  const view = await reader.view(pos, RECORD_HEADER_BYTES);
-  if (view === null) return { invalid: `${reader.size - pos} bytes at the end, too short for a record header` };
-  const header = decodeRecordHeader(view);
-  if (header === null) return { invalid: 'not a record header (zero-filled or garbage)' };
-  if (pos + header.length > reader.size) return { invalid: `a ${header.length}-byte record runs past the end of the file` };
-  const headerBytes = view.slice();
-  if (header.op === WalOp.append && materialise(header)) {
-    const run = allocateRun(header.valueCount);
-    const bytes = bytesOf(run);
-    if (!(await reader.readInto(bytes, pos + RECORD_HEADER_BYTES))) return { invalid: 'record truncated' };
-    if (recordCrc(headerBytes, bytes) !== header.storedCrc) return { invalid: 'record CRC mismatch' };
-    return { header, run: run as SortedRun }; // written from a SortedRun, CRC-verified
-  }
-  if (!(await crcMatches(reader, pos, headerBytes, header))) return { invalid: 'record CRC mismatch' };
-  return { header, run: null };
-}
-
-async function crcMatches(reader: SegmentReader, pos: number, headerBytes: Uint8Array, header: DecodedRecordHeader): Promise<boolean> {
-  let crc = crc32cOf(headerBytes.subarray(0, 4));
-  crc = crc32cOf(headerBytes.subarray(8, RECORD_HEADER_BYTES), crc);
-  const full = await reader.crcOf(pos + RECORD_HEADER_BYTES, header.valueCount * 8, crc);
-  return full !== null && maskCrc(full) === header.storedCrc;
-}
-
-/**
- * Looks past a bad spot for a valid record that proves the log was durable
- * beyond it: syncedSeq >= `badSeq` (the writer had fdatasync'ed the bad
- * record before writing this one) and not covered by the snapshot. Returns its
- * offset, or null when everything after the bad spot is a torn tail.
- */
-async function findProofOfDurability(reader: SegmentReader, from: number, badSeq: number, snapshotSeq: number): Promise<number | null> {
-  for (let p = Math.ceil(from / 8) * 8; p + RECORD_HEADER_BYTES <= reader.size; p += 8) {
-    const view = await reader.view(p, RECORD_HEADER_BYTES);
-    if (view === null) break;
-    const header = decodeRecordHeader(view);
-    if (header === null || header.syncedSeq < badSeq || header.seq <= snapshotSeq) continue;
-    if (p + header.length > reader.size) continue;
-    if (await crcMatches(reader, p, view.slice(), header)) return p;
-  }
-  return null;
-}
-
-async function sizeOf(files: FileLayer, path: string): Promise<number> {
-  const file = await files.open(path, 'read');
-  try {
-    return await file.size();
-  } finally {
-    await bestEffort(() => file.close());
-  }
-}
-
-async function bestEffort(action: () => Promise<unknown>): Promise<void> {
-  try {
-    await action();
-  } catch {
-    // already failing; the original error is the one worth reporting
-  }
-}
+export type { RecoveredState, RecoveryReport, SegmentInfo, SnapshotFileInfo, StorageLogger } from './storage-types.js';
 
 export interface RecoverOptions {
   files: FileLayer;
@@ -207,11 +38,42 @@ export interface RecoverOptions {
   logger: StorageLogger;
 }
 
+/** One recovery in progress: its inputs, its report, and whether the directory changed. */
+interface Recovery extends RecoverOptions {
+  report: RecoveryReport;
+  dirDirty: boolean;
+}
+
+interface CorruptSnapshot {
+  info: SnapshotFileInfo;
+  error: SnapshotInvalid;
+}
+
+/** The data directory's contents after temporary files are gone, each list ascending. */
+interface Listing {
+  snapshotFiles: SnapshotFileInfo[];
+  segmentFiles: SegmentInfo[];
+}
+
+const pathIn = (rec: Recovery, name: string) => `${rec.dataDir}/${name}`;
+
 /** Fills `engine` (which must be empty) from `dataDir`; see the rules at the top of this file. */
-export async function recover({ files, dataDir, engine, logger }: RecoverOptions): Promise<RecoveredState> {
+export async function recover(options: RecoverOptions): Promise<RecoveredState> {
   const started = Date.now();
-  const pathOf = (name: string) => `${dataDir}/${name}`;
-  const report: RecoveryReport = {
+  const rec: Recovery = { ...options, report: emptyReport(), dirDirty: false };
+  const { snapshotFiles, segmentFiles } = await listDataDir(rec);
+  const { loaded, corrupt } = await loadNewestSnapshot(rec, snapshotFiles);
+  const refuse = (why: string): never => refuseForCorruptSnapshot(rec, corrupt, why);
+  const segments = await replayLog(rec, segmentFiles, loaded?.seq ?? 0, corrupt.length > 0 ? refuse : null);
+  await setAsideCorruptSnapshots(rec, corrupt, refuse);
+  await syncDirectoryIfChanged(rec);
+  rec.report.durationMs = Date.now() - started;
+  const snapshots = snapshotFiles.filter((s) => !corrupt.some((c) => c.info === s));
+  return { report: rec.report, segments, snapshots };
+}
+
+function emptyReport(): RecoveryReport {
+  return {
     snapshotFile: null,
     snapshotSeq: 0,
     snapshotPools: 0,
@@ -225,8 +87,11 @@ export async function recover({ files, dataDir, engine, logger }: RecoverOptions
     removedTempFiles: [],
     durationMs: 0,
   };
-  let dirDirty = false;
+}
 
+/** Phase 1: create the directory if needed, remove `*.tmp` files, list snapshots and segments. */
+async function listDataDir(rec: Recovery): Promise<Listing> {
+  const { files, dataDir, report, logger } = rec;
   try {
     await files.mkdir(dataDir);
   } catch (err) {
@@ -238,18 +103,17 @@ export async function recover({ files, dataDir, engine, logger }: RecoverOptions
   } catch (err) {
     throw dataDirUnusable(dataDir, 'list it', err);
   }
-
   const snapshotFiles: SnapshotFileInfo[] = [];
   const segmentFiles: SegmentInfo[] = [];
   for (const name of names) {
     if (name.endsWith('.tmp')) {
       try {
-        await files.unlink(pathOf(name));
+        await files.unlink(pathIn(rec, name));
       } catch (err) {
         throw dataDirUnusable(dataDir, `remove the leftover ${name}`, err);
       }
       report.removedTempFiles.push(name);
-      dirDirty = true;
+      rec.dirDirty = true;
       continue;
     }
     const snapSeq = parseSnapshotFileName(name);
@@ -260,168 +124,258 @@ export async function recover({ files, dataDir, engine, logger }: RecoverOptions
   if (report.removedTempFiles.length > 0) logger.info({ files: report.removedTempFiles }, 'storage: removed leftover temporary files');
   snapshotFiles.sort((a, b) => a.seq - b.seq);
   segmentFiles.sort((a, b) => a.firstSeq - b.firstSeq);
+  return { snapshotFiles, segmentFiles };
+}
 
-  // 2. Newest snapshot that verifies.
+/** Phase 2: load the newest snapshot that verifies into the engine; note the newer ones that failed. */
+async function loadNewestSnapshot(
+  rec: Recovery,
+  snapshotFiles: readonly SnapshotFileInfo[],
+): Promise<{ loaded: LoadedSnapshot | null; corrupt: CorruptSnapshot[] }> {
+  const { files, dataDir, report, logger, engine } = rec;
   let loaded: LoadedSnapshot | null = null;
-  const corrupt: { info: SnapshotFileInfo; error: SnapshotInvalid }[] = [];
+  const corrupt: CorruptSnapshot[] = [];
   for (let i = snapshotFiles.length - 1; i >= 0 && loaded === null; i--) {
     const info = snapshotFiles[i];
     try {
-      const snap = await readSnapshotFile(files, pathOf(info.name));
+      const snap = await readSnapshotFile(files, pathIn(rec, info.name));
       if (snap.seq !== info.seq) throw new SnapshotInvalid(16, `header seq ${snap.seq} does not match the file name`);
       loaded = snap;
       report.snapshotFile = info.name;
     } catch (err) {
       if (!(err instanceof SnapshotInvalid)) throw dataDirUnusable(dataDir, `read ${info.name}`, err);
-      logger.error({ file: pathOf(info.name), offset: err.offset, reason: err.reason }, 'storage: snapshot fails verification');
+      logger.error({ file: pathIn(rec, info.name), offset: err.offset, reason: err.reason }, 'storage: snapshot fails verification');
       corrupt.push({ info, error: err });
     }
   }
-  const snapshotSeq = loaded?.seq ?? 0;
-  const refuseForCorruptSnapshot = (why: string): never => {
-    const newest = corrupt[0];
-    throw new StorageCorruptionError(pathOf(newest.info.name), newest.error.offset, `${newest.error.reason}; no older snapshot can replace it because ${why}`);
-  };
-
   if (loaded !== null) {
     for (const pool of loaded.pools) engine.replacePool(pool.poolId, pool.runs);
     report.snapshotSeq = loaded.seq;
     report.snapshotPools = loaded.pools.length;
     report.snapshotValues = loaded.values;
   }
+  return { loaded, corrupt };
+}
 
-  // 3.–4. Replay.
-  let expected = snapshotSeq + 1;
+function refuseForCorruptSnapshot(rec: Recovery, corrupt: readonly CorruptSnapshot[], why: string): never {
+  const newest = corrupt[0];
+  throw new StorageCorruptionError(
+    pathIn(rec, newest.info.name),
+    newest.error.offset,
+    `${newest.error.reason}; no older snapshot can replace it because ${why}`,
+  );
+}
+
+/** Where replay stands: the next seq to apply, and the snapshot it started from. */
+interface ReplayPosition {
+  expected: number;
+  snapshotSeq: number;
+}
+
+/**
+ * Phase 3: replay every segment in firstSeq order from snapshotSeq + 1, cutting
+ * a torn tail off the last one. Returns the segments still on disk. A missing
+ * record is blamed on `refuse` (a skipped corrupt snapshot) when there is one.
+ */
+async function replayLog(
+  rec: Recovery,
+  segmentFiles: SegmentInfo[],
+  snapshotSeq: number,
+  refuse: ((why: string) => never) | null,
+): Promise<SegmentInfo[]> {
+  const at: ReplayPosition = { expected: snapshotSeq + 1, snapshotSeq };
   const kept: SegmentInfo[] = [];
   for (let i = 0; i < segmentFiles.length; i++) {
     const seg = segmentFiles[i];
-    const path = pathOf(seg.name);
     const isLast = i === segmentFiles.length - 1;
     const neededEnd = isLast ? Number.POSITIVE_INFINITY : segmentFiles[i + 1].firstSeq - 1;
-    if (neededEnd < expected) {
+    if (neededEnd < at.expected) {
       // Every record it holds is in the snapshot or superseded: left for cleanup.
-      seg.bytes = await sizeOf(files, path).catch((err: unknown) => {
-        throw dataDirUnusable(dataDir, `open ${seg.name}`, err);
+      seg.bytes = await sizeOf(rec.files, pathIn(rec, seg.name)).catch((err: unknown) => {
+        throw dataDirUnusable(rec.dataDir, `open ${seg.name}`, err);
       });
       kept.push(seg);
       continue;
     }
-    if (seg.firstSeq > expected) {
-      const why = `the log resumes at seq ${seg.firstSeq} (${seg.name}) but seq ${expected} is missing`;
-      if (corrupt.length > 0) refuseForCorruptSnapshot(why);
-      throw new StorageCorruptionError(path, 0, `${why}; the state after seq ${expected - 1} cannot be rebuilt`);
+    if (seg.firstSeq > at.expected) {
+      const why = `the log resumes at seq ${seg.firstSeq} (${seg.name}) but seq ${at.expected} is missing`;
+      if (refuse !== null) refuse(why);
+      throw new StorageCorruptionError(pathIn(rec, seg.name), 0, `${why}; the state after seq ${at.expected - 1} cannot be rebuilt`);
     }
-    let file: FileHandle;
-    try {
-      file = await files.open(path, isLast ? 'readwrite' : 'read');
-    } catch (err) {
-      throw dataDirUnusable(dataDir, `open ${seg.name}`, err);
-    }
-    report.segmentsRead++;
-    let removeFile = false;
-    try {
-      const size = await file.size();
-      seg.bytes = size;
-      const reader = new SegmentReader(file, size);
-      const headerView = await reader.view(0, SEGMENT_HEADER_BYTES);
-      const header = headerView === null ? { error: `file is ${size} bytes, shorter than the segment header` } : decodeSegmentHeader(headerView);
-      const headerError = 'error' in header ? header.error : header.firstSeq !== seg.firstSeq ? `header says firstSeq ${header.firstSeq}, the name ${seg.firstSeq}` : null;
-      if (headerError !== null) {
-        if (!isLast) throw new StorageCorruptionError(path, 0, `bad segment header: ${headerError}`);
-        // The writer makes a segment's header durable before any record goes in,
-        // so a bad header with no valid record after it is an unfinished creation.
-        const proof = await findProofOfDurability(reader, 8, 0, snapshotSeq);
-        if (proof !== null) throw new StorageCorruptionError(path, 0, `bad segment header (${headerError}) but a valid record follows at offset ${proof}`);
-        logger.warn({ file: path, bytes: size, reason: headerError }, 'wal: removing a segment whose creation did not finish');
-        report.tornBytes += size;
-        removeFile = true;
-      } else {
-        let pos = SEGMENT_HEADER_BYTES;
-        let prev = seg.firstSeq - 1;
-        let bad: { pos: number; reason: string } | null = null;
-        while (pos < size && !(prev >= neededEnd)) {
-          const read = await readRecordAt(reader, pos, (h) => h.seq === expected);
-          if ('invalid' in read) {
-            bad = { pos, reason: read.invalid };
-            break;
-          }
-          const h = read.header;
-          if (h.seq !== prev + 1) {
-            bad = { pos, reason: `sequence jumps from ${prev} to ${h.seq}` };
-            break;
-          }
-          if (h.seq === expected) {
-            if (h.op === WalOp.append) engine.appendSortedRun(h.poolId, read.run!);
-            else engine.deletePool(h.poolId);
-            expected++;
-            report.recordsReplayed++;
-          } else {
-            report.recordsSkipped++;
-          }
-          prev = h.seq;
-          pos += h.length;
-        }
+    if (await replaySegment(rec, seg, isLast, neededEnd, at)) kept.push(seg);
+  }
+  rec.report.lastSeq = at.expected - 1;
+  return kept;
+}
 
-        if (!isLast) {
-          if (prev < neededEnd) {
-            const reason = bad?.reason ?? `the segment ends at seq ${prev}`;
-            throw new StorageCorruptionError(path, bad?.pos ?? pos, `${reason}, but records up to seq ${neededEnd} belong in this segment (the next starts at ${neededEnd + 1})`);
-          }
-        } else if (bad !== null) {
-          const proof = await findProofOfDurability(reader, bad.pos + 8, prev + 1, snapshotSeq);
-          if (proof !== null) {
-            throw new StorageCorruptionError(path, bad.pos, `${bad.reason} (seq ${prev + 1}), and the valid record at offset ${proof} was written after that seq was fdatasync'ed`);
-          }
-          await file.truncate(bad.pos);
-          report.tornBytes += size - bad.pos;
-          seg.bytes = bad.pos;
-          logger.warn({ file: path, offset: bad.pos, bytes: size - bad.pos, reason: bad.reason }, 'wal: cut torn tail');
-        }
-        if (isLast) await file.datasync();
-      }
-    } catch (err) {
-      // Corruption, and an engine refusing a replayed change (e.g. the WASM
-      // engine out of memory), are reported as they are; the rest is I/O.
-      if (err instanceof PoolqError) throw err;
-      throw dataDirUnusable(dataDir, `read or repair ${seg.name}`, err);
-    } finally {
-      await bestEffort(() => file.close());
-    }
-    if (removeFile) {
-      try {
-        await files.unlink(path);
-      } catch (err) {
-        throw dataDirUnusable(dataDir, `remove ${seg.name}`, err);
-      }
-      dirDirty = true;
+async function sizeOf(files: FileLayer, path: string): Promise<number> {
+  const file = await files.open(path, 'read');
+  try {
+    return await file.size();
+  } finally {
+    await bestEffort(() => file.close());
+  }
+}
+
+/** Replays one segment; returns false when the segment was an unfinished creation and has been removed. */
+async function replaySegment(rec: Recovery, seg: SegmentInfo, isLast: boolean, neededEnd: number, at: ReplayPosition): Promise<boolean> {
+  const path = pathIn(rec, seg.name);
+  let file: FileHandle;
+  try {
+    file = await rec.files.open(path, isLast ? 'readwrite' : 'read');
+  } catch (err) {
+    throw dataDirUnusable(rec.dataDir, `open ${seg.name}`, err);
+  }
+  rec.report.segmentsRead++;
+  let keep = true;
+  try {
+    const size = await file.size();
+    seg.bytes = size;
+    const reader = new SegmentReader(file, size);
+    const headerView = await reader.view(0, SEGMENT_HEADER_BYTES);
+    const header =
+      headerView === null ? { error: `file is ${size} bytes, shorter than the segment header` } : decodeSegmentHeader(headerView);
+    const headerError =
+      'error' in header
+        ? header.error
+        : header.firstSeq !== seg.firstSeq
+          ? `header says firstSeq ${header.firstSeq}, the name ${seg.firstSeq}`
+          : null;
+    if (headerError !== null) {
+      if (!isLast) throw new StorageCorruptionError(path, 0, `bad segment header: ${headerError}`);
+      keep = !(await dropUnfinishedSegment(rec, path, reader, headerError, at.snapshotSeq));
     } else {
-      kept.push(seg);
+      await replayRecords(rec, path, seg, file, reader, isLast, neededEnd, at);
+      if (isLast) await file.datasync();
     }
+  } catch (err) {
+    // Corruption, and an engine refusing a replayed change (e.g. the WASM
+    // engine out of memory), are reported as they are; the rest is I/O.
+    if (err instanceof PoolqError) throw err;
+    throw dataDirUnusable(rec.dataDir, `read or repair ${seg.name}`, err);
+  } finally {
+    await bestEffort(() => file.close());
   }
-  report.lastSeq = expected - 1;
+  if (!keep) {
+    try {
+      await rec.files.unlink(path);
+    } catch (err) {
+      throw dataDirUnusable(rec.dataDir, `remove ${seg.name}`, err);
+    }
+    rec.dirDirty = true;
+  }
+  return keep;
+}
 
-  // A skipped corrupt snapshot is only harmless if the log reached its seq.
+/**
+ * The writer makes a segment's header durable before any record goes in, so a
+ * last segment with a bad header and no valid record after it is an
+ * unfinished creation: it is to be removed (returns true). A valid record in it
+ * is corruption.
+ */
+async function dropUnfinishedSegment(
+  rec: Recovery,
+  path: string,
+  reader: SegmentReader,
+  headerError: string,
+  snapshotSeq: number,
+): Promise<boolean> {
+  const proof = await findProofOfDurability(reader, 8, 0, snapshotSeq);
+  if (proof !== null)
+    throw new StorageCorruptionError(path, 0, `bad segment header (${headerError}) but a valid record follows at offset ${proof}`);
+  rec.logger.warn({ file: path, bytes: reader.size, reason: headerError }, 'wal: removing a segment whose creation did not finish');
+  rec.report.tornBytes += reader.size;
+  return true;
+}
+
+/** Applies the segment's records from `at.expected` on, up to `neededEnd`; handles a bad record as corruption or torn tail. */
+async function replayRecords(
+  rec: Recovery,
+  path: string,
+  seg: SegmentInfo,
+  file: FileHandle,
+  reader: SegmentReader,
+  isLast: boolean,
+  neededEnd: number,
+  at: ReplayPosition,
+): Promise<void> {
+  const { engine, report } = rec;
+  const size = reader.size;
+  let pos = SEGMENT_HEADER_BYTES;
+  let prev = seg.firstSeq - 1;
+  let bad: { pos: number; reason: string } | null = null;
+  while (pos < size && !(prev >= neededEnd)) {
+    const read = await readRecordAt(reader, pos, (h) => h.seq === at.expected);
+    if ('invalid' in read) {
+      bad = { pos, reason: read.invalid };
+      break;
+    }
+    const h = read.header;
+    if (h.seq !== prev + 1) {
+      bad = { pos, reason: `sequence jumps from ${prev} to ${h.seq}` };
+      break;
+    }
+    if (h.seq === at.expected) {
+      if (h.op === WalOp.append) engine.appendSortedRun(h.poolId, read.run!);
+      else engine.deletePool(h.poolId);
+      at.expected++;
+      report.recordsReplayed++;
+    } else {
+      report.recordsSkipped++;
+    }
+    prev = h.seq;
+    pos += h.length;
+  }
+
+  if (!isLast) {
+    if (prev < neededEnd) {
+      const reason = bad?.reason ?? `the segment ends at seq ${prev}`;
+      throw new StorageCorruptionError(
+        path,
+        bad?.pos ?? pos,
+        `${reason}, but records up to seq ${neededEnd} belong in this segment (the next starts at ${neededEnd + 1})`,
+      );
+    }
+    return;
+  }
+  if (bad === null) return;
+  const proof = await findProofOfDurability(reader, bad.pos + 8, prev + 1, at.snapshotSeq);
+  if (proof !== null) {
+    throw new StorageCorruptionError(
+      path,
+      bad.pos,
+      `${bad.reason} (seq ${prev + 1}), and the valid record at offset ${proof} was written after that seq was fdatasync'ed`,
+    );
+  }
+  await file.truncate(bad.pos);
+  report.tornBytes += size - bad.pos;
+  seg.bytes = bad.pos;
+  rec.logger.warn({ file: path, offset: bad.pos, bytes: size - bad.pos, reason: bad.reason }, 'wal: cut torn tail');
+}
+
+/** Phase 4: a skipped corrupt snapshot is only harmless if the log reached its seq; then it is renamed `*.corrupt`. */
+async function setAsideCorruptSnapshots(rec: Recovery, corrupt: readonly CorruptSnapshot[], refuse: (why: string) => never): Promise<void> {
+  const lastSeq = rec.report.lastSeq;
   for (const { info } of corrupt) {
-    if (info.seq > report.lastSeq) refuseForCorruptSnapshot(`the log ends at seq ${report.lastSeq}, before its seq ${info.seq}`);
+    if (info.seq > lastSeq) refuse(`the log ends at seq ${lastSeq}, before its seq ${info.seq}`);
   }
   for (const { info } of corrupt) {
     try {
-      await files.rename(pathOf(info.name), pathOf(`${info.name}.corrupt`));
+      await rec.files.rename(pathIn(rec, info.name), pathIn(rec, `${info.name}.corrupt`));
     } catch (err) {
-      throw dataDirUnusable(dataDir, `set aside ${info.name}`, err);
+      throw dataDirUnusable(rec.dataDir, `set aside ${info.name}`, err);
     }
-    report.corruptSnapshots.push(info.name);
-    dirDirty = true;
+    rec.report.corruptSnapshots.push(info.name);
+    rec.dirDirty = true;
   }
-  if (dirDirty) {
-    try {
-      await files.fsyncDir(dataDir);
-    } catch (err) {
-      throw dataDirUnusable(dataDir, 'fsync it', err);
-    }
-  }
+}
 
-  report.durationMs = Date.now() - started;
-  const snapshots = snapshotFiles.filter((s) => !corrupt.some((c) => c.info === s));
-  return { report, segments: kept, snapshots };
+/** Phase 5: make removals and renames durable. */
+async function syncDirectoryIfChanged(rec: Recovery): Promise<void> {
+  if (!rec.dirDirty) return;
+  try {
+    await rec.files.fsyncDir(rec.dataDir);
+  } catch (err) {
+    throw dataDirUnusable(rec.dataDir, 'fsync it', err);
+  }
 }

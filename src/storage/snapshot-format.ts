@@ -77,7 +77,11 @@ const MAX_CHUNKS_PER_WRITE = 1024;
  * chunk as it is produced), then the index, then the header at offset 0.
  * Chunks are views of the runs themselves (zero copy).
  */
-export function* snapshotWrites(seq: number, pools: readonly SnapshotPool[], chunkBytes = DEFAULT_CHUNK_BYTES): Generator<PositionedWrite, SnapshotSummary> {
+export function* snapshotWrites(
+  seq: number,
+  pools: readonly SnapshotPool[],
+  chunkBytes = DEFAULT_CHUNK_BYTES,
+): Generator<PositionedWrite, SnapshotSummary> {
   if (!Number.isSafeInteger(seq) || seq < 0) throw new RangeError(`snapshot seq must be a non-negative safe integer, got ${seq}`);
   const kept = pools.filter((pool) => pool.runs.some((run) => run.length > 0));
   let runCount = 0;
@@ -136,7 +140,14 @@ export function* snapshotWrites(seq: number, pools: readonly SnapshotPool[], chu
 
   const indexOffset = position;
   if (index.length > 0) yield { chunks: [index], position: indexOffset };
-  const header = encodeSnapshotHeader({ seq, poolCount: kept.length, runCount, indexOffset, indexLength: index.length, indexCrc: maskCrc(crc32cOf(index)) });
+  const header = encodeSnapshotHeader({
+    seq,
+    poolCount: kept.length,
+    runCount,
+    indexOffset,
+    indexLength: index.length,
+    indexCrc: maskCrc(crc32cOf(index)),
+  });
   yield { chunks: [header], position: 0 };
   return { seq, pools: kept.length, runs: runCount, values, bytes: indexOffset + index.length };
 }
@@ -179,7 +190,8 @@ export class SnapshotInvalid extends Error {
 }
 
 export function decodeSnapshotHeader(bytes: Uint8Array, fileSize: number): SnapshotHeader {
-  if (bytes.length < SNAPSHOT_HEADER_BYTES || fileSize < SNAPSHOT_HEADER_BYTES) throw new SnapshotInvalid(0, `file is ${fileSize} bytes, shorter than the header`);
+  if (bytes.length < SNAPSHOT_HEADER_BYTES || fileSize < SNAPSHOT_HEADER_BYTES)
+    throw new SnapshotInvalid(0, `file is ${fileSize} bytes, shorter than the header`);
   const view = viewOf(bytes);
   if (view.getUint32(60, true) !== maskCrc(crc32cOf(bytes.subarray(0, 60)))) throw new SnapshotInvalid(60, 'header CRC mismatch');
   if (!bytesEqual(bytes.subarray(0, 8), SNAPSHOT_MAGIC)) throw new SnapshotInvalid(0, 'bad magic');
@@ -197,9 +209,13 @@ export function decodeSnapshotHeader(bytes: Uint8Array, fileSize: number): Snaps
   if (h.seq < 0 || h.poolCount < 0 || h.runCount < 0 || h.indexOffset < SNAPSHOT_HEADER_BYTES || h.indexOffset % 8 !== 0) {
     throw new SnapshotInvalid(16, 'header fields out of range');
   }
-  if (h.indexLength !== h.poolCount * POOL_ENTRY_BYTES + h.runCount * RUN_ENTRY_BYTES) throw new SnapshotInvalid(48, 'index length does not match pool and run counts');
+  if (h.indexLength !== h.poolCount * POOL_ENTRY_BYTES + h.runCount * RUN_ENTRY_BYTES)
+    throw new SnapshotInvalid(48, 'index length does not match pool and run counts');
   if (h.indexOffset + h.indexLength !== fileSize) {
-    throw new SnapshotInvalid(Math.min(fileSize, h.indexOffset + h.indexLength), `file is ${fileSize} bytes but the header says ${h.indexOffset + h.indexLength} (truncated or extended)`);
+    throw new SnapshotInvalid(
+      Math.min(fileSize, h.indexOffset + h.indexLength),
+      `file is ${fileSize} bytes but the header says ${h.indexOffset + h.indexLength} (truncated or extended)`,
+    );
   }
   return h;
 }
@@ -271,11 +287,10 @@ interface ReadGroup {
 /**
  * Groups the runs, in file order, into reads: every large run alone, and
  * consecutive small runs together up to SLAB_BYTES. One read per group, into
- * one buffer whose slices become the runs. Why: a buffer per run made loading
- * 1000 pools x 1e5 values (800 MB) take 5-7 s, nearly all of it first writes to
- * fresh 4 KiB pages (~3.5 ms per MiB on this VM); 64 MiB slabs get huge pages
- * and load in under a second (bench/storage.ts). The price: a slab's memory is
- * freed only when every run in it has been merged away or deleted.
+ * one buffer whose slices become the runs. Why: with a buffer per run, loading
+ * was dominated by first writes to fresh 4 KiB pages; large slabs get huge
+ * pages and load several times faster (bench:storage). The price: a slab's
+ * memory is freed only when every run in it has been merged away or deleted.
  */
 function planReads(entries: readonly PoolEntry[]): ReadGroup[] {
   const groups: ReadGroup[] = [];
@@ -364,7 +379,12 @@ export function encodeSnapshot(seq: number, pools: readonly SnapshotPool[]): Uin
 }
 
 /** Writes and fdatasyncs a snapshot through a FileLayer, yielding to the event loop between chunks. */
-export async function writeSnapshotFile(files: FileLayer, path: string, seq: number, pools: readonly SnapshotPool[]): Promise<SnapshotSummary> {
+export async function writeSnapshotFile(
+  files: FileLayer,
+  path: string,
+  seq: number,
+  pools: readonly SnapshotPool[],
+): Promise<SnapshotSummary> {
   const file = await files.open(path, 'create');
   try {
     const gen = snapshotWrites(seq, pools);
@@ -406,4 +426,3 @@ export function writeSnapshotFileSync(
     closeSync(fd);
   }
 }
-

@@ -13,7 +13,19 @@
 // (the unsynced end of the log, damaged in any pattern by a power cut) from
 // corruption (a record that a later, valid record proves was durable).
 
-import { asciiBytes, bytesEqual, bytesOf, crc32cOf, crc32cOfRange, crc32cOfValues, getU64, hex16, maskCrc, setU64, viewOf } from './binary.js';
+import {
+  asciiBytes,
+  bytesEqual,
+  bytesOf,
+  crc32cOf,
+  crc32cOfRange,
+  crc32cOfValues,
+  getU64,
+  hex16,
+  maskCrc,
+  setU64,
+  viewOf,
+} from './binary.js';
 
 export const WAL_MAGIC = asciiBytes('POOLQWAL');
 export const WAL_VERSION = 1;
@@ -135,8 +147,8 @@ const COPY_BY_VALUE_MAX = 32;
  * The log writer's encoder: one record with its values inline at `out[at..)`,
  * `view` being a DataView over all of `out` (a whole write batch). The same
  * bytes as encodeRecord, without a header object, subarrays or a DataView per
- * record: those ~6 small allocations per 10-value append cost more than the
- * encoding itself. Returns the masked CRC it stored.
+ * record: those small allocations cost more than encoding a small record.
+ * Returns the masked CRC it stored.
  */
 export function encodeRecordInto(
   out: Uint8Array,

@@ -19,11 +19,11 @@ import type { QuantileEngine } from '../core/engine.js';
 import type { EngineKind } from '../core/kernels.js';
 import { trustSorted, type SortedRun } from '../core/sorted-run.js';
 import { loadWasmModule } from '../core/wasm-kernels.js';
-import { checkValues, parseAddRequest, parseJson, type AddRequest } from '../http/validate.js';
+import { checkValues, parseAddRequest, parseJson, type AddRequest } from '../protocol/validate.js';
 import { rememberValuesCrc } from '../storage/binary.js';
 import { nodeFileLayer } from '../storage/file-layer.js';
 import { writeSnapshotFile, type SnapshotBuilder, type SnapshotPool, type SnapshotSummary } from '../storage/snapshot-format.js';
-import type { Offload } from './offload.js';
+import type { Offload } from '../protocol/offload.js';
 import type { HeavyTask, MergeResult, ParseAddResult, ParseValuesResult, SnapshotResult, SortResult, TaskRejection, WorkerInit } from './tasks.js';
 
 /** Linux nice increment for worker threads (via piscina's optional @napi-rs/nice). */

@@ -1,17 +1,13 @@
-// Request validation: a hand-written path, because it runs on every request and
-// names the exact offending field (`poolValues[3]`). Each check is one typeof
-// or range test; performance.md puts validation at ~1 ns per number, noise next
-// to JSON.parse (~40-90 ns per number). Pure functions: piscina workers that
-// parse large bodies reuse them.
+// Request validation, hand-written because it runs on every request and names
+// the exact offending field (`poolValues[3]`): each check is one typeof or
+// range test, ~1 ns per number next to JSON.parse's 40-90 (docs/performance.md).
+// Pure functions, so the worker threads that parse large bodies run the same
+// code (src/workers/heavy-tasks.ts).
 
 import { invalidRequest, PoolqError } from '../core/errors.js';
 import { isQuantileMethod, QUANTILE_METHODS, type QuantileMethod } from '../core/methods.js';
 import { allocateBatch } from '../core/sorted-run.js';
-
-export const MAX_POOL_ID = Number.MAX_SAFE_INTEGER; // 2^53 - 1
-export const MAX_PERCENTILES_PER_QUERY = 1000;
-export const MAX_LIST_LIMIT = 1000;
-export const DEFAULT_LIST_LIMIT = 100;
+import { DEFAULT_LIST_LIMIT, ECHO_MAX_CHARS, isValidPoolId, MAX_LIST_LIMIT, MAX_PERCENTILES_PER_QUERY } from './limits.js';
 
 export interface AddRequest {
   poolId: number;
@@ -38,7 +34,8 @@ export function parseJson(body: Buffer): unknown {
 function describe(value: unknown): string {
   if (value === null) return 'null';
   if (Array.isArray(value)) return 'an array';
-  if (typeof value === 'string') return `the string ${JSON.stringify(value.length > 40 ? value.slice(0, 40) + '…' : value)}`;
+  if (typeof value === 'string')
+    return `the string ${JSON.stringify(value.length > ECHO_MAX_CHARS ? value.slice(0, ECHO_MAX_CHARS) + '…' : value)}`;
   if (typeof value === 'number') return String(value);
   return `a ${typeof value}`;
 }
@@ -52,7 +49,7 @@ function requireObject(body: unknown): Record<string, unknown> {
 
 export function checkPoolId(value: unknown, field = 'poolId'): number {
   if (value === undefined) throw invalidRequest(field, `${field} is required.`);
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value > MAX_POOL_ID) {
+  if (!isValidPoolId(value)) {
     throw invalidRequest(field, `${field} must be an integer from 0 to 2^53-1, got ${describe(value)}.`);
   }
   return value === 0 ? 0 : value; // -0 is pool 0

@@ -17,9 +17,9 @@
 // same double JSON.parse returns (Clinger's fast path); every other number
 // goes through Number() on its own text, which is the conversion JSON.parse uses.
 
-import type { AddRequest, QueryRequest } from './validate.js';
-import { MAX_POOL_ID } from './validate.js';
 import { allocateRun } from '../core/sorted-run.js';
+import { isValidPoolId } from './limits.js';
+import type { AddRequest, QueryRequest } from './validate.js';
 
 const POW10: number[] = [];
 for (let i = 0, p = 1; i <= 22; i++, p *= 10) POW10.push(p);
@@ -242,7 +242,7 @@ export function parseAddBodyFast(bytes: Uint8Array): AddRequest | null {
     r.expect(CLOSE_BRACE);
     r.end();
     if (poolId === null || values === null) throw GIVE_UP;
-    if (!Number.isSafeInteger(poolId) || poolId < 0 || poolId > MAX_POOL_ID || Object.is(poolId, -0)) throw GIVE_UP;
+    if (!isValidPoolId(poolId) || Object.is(poolId, -0)) throw GIVE_UP; // the general path turns -0 into 0
     return { poolId, values };
   } catch (err) {
     if (err === GIVE_UP) return null;
@@ -285,7 +285,7 @@ export function parseQueryBodyFast(bytes: Uint8Array): QueryRequest | null {
       r.expect(COLON);
       if (r.keyIs(POOL_ID_KEY) && poolId === -1) {
         poolId = r.number();
-        if (!Number.isSafeInteger(poolId) || poolId < 0 || poolId > MAX_POOL_ID || Object.is(poolId, -0)) throw GIVE_UP;
+        if (!isValidPoolId(poolId) || Object.is(poolId, -0)) throw GIVE_UP; // the general path turns -0 into 0
       } else if (r.keyIs(PERCENTILE_KEY) && percentile === -1) {
         percentile = r.number();
         if (!(percentile >= 0 && percentile <= 100)) throw GIVE_UP;

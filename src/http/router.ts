@@ -1,0 +1,205 @@
+// Binds the route table (src/protocol/routes.ts) to uWebSockets.js: one uWS
+// registration per entry, a 405 with `Allow` for every other method on a known
+// path, a JSON 404 for everything else, and one request pipeline for all:
+//   copy from `req` (it is invalid after the callback returns) → auth (401) →
+//   readiness (503) → body, streamed with the size limit (413) → pool id from
+//   the path (400) → pool hook → handler.parse → pool id from the body → pool
+//   hook → handler.handle.
+// The pool hook is checkPool below: the one place a pool id meets ServerDeps'
+// poolGuard, whichever of path or body the route declares it in.
+
+import type { HttpRequest, HttpResponse, TemplatedApp } from '@trufflesuite/uws-js-unofficial';
+import { PoolqError } from '../core/errors.js';
+import { allowTable, pathParameters, routeLabel, type OperationId, type RouteSpec } from '../protocol/routes.js';
+import { parsePoolIdText } from '../protocol/validate.js';
+import type { BodyBufferPool } from './body-buffers.js';
+import { readBody } from './body-reader.js';
+import { inUwsCallback, type Exchange } from './exchange.js';
+
+/** What a handler gets from the request, copied before the uWS callback returned. */
+export interface RouteInput {
+  /** Path parameters by name. */
+  readonly params: Readonly<Record<string, string>>;
+  /** The raw query string ('' for routes that declare no query parameter). */
+  readonly query: string;
+  /** The route's declared header parameters, by lower-case name ('' when absent). */
+  readonly headers: Readonly<Record<string, string>>;
+  /** The pool id from the route's declared source, once the router has read it; -1 before or without one. */
+  poolId: number;
+}
+
+/**
+ * One operation's code. Body routes have `parse`, which turns the body into the
+ * request (synchronously for small bodies: a small body is a view of uWS's
+ * chunk, valid only until parse returns) or into a promise of it (a worker
+ * parses large ones); `handle` answers.
+ */
+export interface Handler<T = unknown> {
+  parse?(body: Buffer, input: RouteInput): T | Promise<T>;
+  handle(ex: Exchange, input: RouteInput, request: T): void;
+}
+
+export type Handlers = Readonly<Record<OperationId, Handler>>;
+
+/** A refusal of a pool this instance does not serve, or null to let the request through. */
+export type PoolGuard = (poolId: number, route: RouteSpec) => { error: PoolqError; headers?: Record<string, string> } | null;
+
+/** What the router asks of the server for every request. */
+export interface RouterHost {
+  /** Counts the request in flight and wraps its response. */
+  begin(res: HttpResponse, label: string): Exchange;
+  /** Whether the request carries the configured bearer token (always true without --auth-token). */
+  authorized(req: HttpRequest): boolean;
+  /** Sends 401 or 503 and returns false when the request may not run now. */
+  admit(ex: Exchange, authorized: boolean, needsData: boolean): boolean;
+}
+
+export interface BodyLimits {
+  maxBytes: number;
+  /** For `bulk` bodies (transfers between shards, --max-import); they are never put on shared memory. */
+  maxBulkBytes: number;
+  /** Bodies of at least this many bytes go on shared memory, for a worker to parse. */
+  sharedFromBytes: number;
+  buffers: BodyBufferPool;
+}
+
+const NO_PARAMS: Readonly<Record<string, string>> = Object.freeze({});
+const UWS_METHOD = { GET: 'get', POST: 'post', PUT: 'put', PATCH: 'patch', DELETE: 'del' } as const;
+
+/** `/pools/{poolId}` → `/pools/:poolId`. */
+function uwsPattern(path: string): string {
+  return path.replace(/\{([^}]+)\}/g, ':$1');
+}
+
+class BoundRoute {
+  readonly label: string;
+  readonly paramNames: string[];
+  readonly headerNames: string[];
+  readonly hasQuery: boolean;
+
+  constructor(
+    readonly spec: RouteSpec,
+    readonly handler: Handler,
+  ) {
+    this.label = routeLabel(spec);
+    this.paramNames = pathParameters(spec.path);
+    const parameters = spec.parameters ?? [];
+    this.headerNames = parameters.filter((p) => p.in === 'header').map((p) => p.name.toLowerCase());
+    this.hasQuery = parameters.some((p) => p.in === 'query');
+    if ((spec.body !== undefined) !== (handler.parse !== undefined)) {
+      throw new Error(`${this.label}: a route with a body needs a handler with parse, and only such a route`);
+    }
+  }
+
+  input(req: HttpRequest): RouteInput {
+    let params = NO_PARAMS;
+    if (this.paramNames.length > 0) {
+      const copied: Record<string, string> = {};
+      for (let i = 0; i < this.paramNames.length; i++) copied[this.paramNames[i]] = req.getParameter(i) ?? '';
+      params = copied;
+    }
+    let headers = NO_PARAMS;
+    if (this.headerNames.length > 0) {
+      const copied: Record<string, string> = {};
+      for (const name of this.headerNames) copied[name] = req.getHeader(name);
+      headers = copied;
+    }
+    return { params, query: this.hasQuery ? (req.getQuery() ?? '') : '', headers, poolId: -1 };
+  }
+}
+
+export class Router {
+  constructor(
+    private readonly host: RouterHost,
+    private readonly limits: BodyLimits,
+    private readonly poolGuard: PoolGuard | null,
+  ) {}
+
+  bind(app: TemplatedApp, routes: readonly RouteSpec[], handlers: Handlers): void {
+    for (const spec of routes) {
+      const route = new BoundRoute(spec, handlers[spec.operationId as OperationId]);
+      app[UWS_METHOD[spec.method]](uwsPattern(spec.path), (res, req) => this.serve(route, res, req));
+    }
+    for (const [path, methods] of allowTable(routes)) {
+      const allow = methods.join(', ');
+      app.any(uwsPattern(path), (res, req) => {
+        const method = req.getCaseSensitiveMethod();
+        this.host
+          .begin(res, 'other')
+          .sendError(new PoolqError('method_not_allowed', `${method} is not allowed on ${path}; use ${allow}.`), { allow });
+      });
+    }
+    app.any('/*', (res, req) => {
+      const url = req.getUrl();
+      const method = req.getCaseSensitiveMethod();
+      this.host.begin(res, 'other').sendError(new PoolqError('not_found', `No route for ${method} ${url}.`));
+    });
+  }
+
+  private serve(route: BoundRoute, res: HttpResponse, req: HttpRequest): void {
+    const spec = route.spec;
+    const input = route.input(req);
+    const authorized = !spec.auth || this.host.authorized(req);
+    const contentLength = spec.body !== undefined ? req.getHeader('content-length') : '';
+    const ex = this.host.begin(res, route.label);
+    inUwsCallback(res, () => {
+      if (!this.host.admit(ex, authorized, spec.needsData)) return;
+      if (spec.body === undefined) {
+        this.run(ex, route, input, undefined);
+        return;
+      }
+      const bulk = spec.body.bulk === true;
+      const { buffers } = this.limits;
+      const maxBytes = bulk ? this.limits.maxBulkBytes : this.limits.maxBytes;
+      readBody(res, contentLength, maxBytes, bulk ? Infinity : this.limits.sharedFromBytes, buffers, (result) => {
+        if (!result.ok) {
+          // The body was not read, so the connection cannot be reused: close it.
+          const limit = bulk ? '--max-import' : '--max-body';
+          const err =
+            result.reason === 'too_large'
+              ? new PoolqError('payload_too_large', `The request body exceeds the ${maxBytes}-byte limit (${limit}).`)
+              : new PoolqError('invalid_request', 'The content-length header is not a valid length.', 'content-length');
+          ex.sendError(err, undefined, true);
+          return;
+        }
+        this.run(ex, route, input, result.body);
+      });
+    });
+  }
+
+  /** Pool id from the path, the handler's parse and handle, with every failure answered. */
+  private run(ex: Exchange, route: BoundRoute, input: RouteInput, body: Buffer | undefined): void {
+    const { spec, handler } = route;
+    try {
+      const source = spec.poolId;
+      if (source?.in === 'path') {
+        input.poolId = parsePoolIdText(input.params[source.name], source.name);
+        if (!this.checkPool(ex, spec, input.poolId)) return;
+      }
+      if (body === undefined) {
+        handler.handle(ex, input, undefined);
+        return;
+      }
+      ex.settle(handler.parse!(body, input), (request) => {
+        if (source?.in === 'body') {
+          const poolId = (request as Record<string, unknown>)[source.field];
+          if (typeof poolId === 'number') {
+            input.poolId = poolId;
+            if (!this.checkPool(ex, spec, poolId)) return;
+          }
+        }
+        handler.handle(ex, input, request);
+      });
+    } catch (err) {
+      ex.sendError(err);
+    }
+  }
+
+  /** The pool hook: false (with the refusal sent) when poolGuard refuses the pool. */
+  private checkPool(ex: Exchange, spec: RouteSpec, poolId: number): boolean {
+    const refusal = this.poolGuard?.(poolId, spec) ?? null;
+    if (refusal === null) return true;
+    ex.sendError(refusal.error, refusal.headers);
+    return false;
+  }
+}

@@ -1,0 +1,166 @@
+// When and how the store writes snapshots. A snapshot captures the engine's
+// pool → runs lists synchronously (runs are immutable, so that is a consistent
+// point at the writer's appliedSeq), asks the writer to rotate the log, and
+// writes the file asynchronously through the pluggable builder; then rename +
+// directory fsync, and delete older snapshots and the segments the new one
+// covers (docs/storage-format.md, "Snapshot").
+
+import type { QuantileEngine } from '../core/engine.js';
+import { unavailable } from '../core/errors.js';
+import { bestEffort, describeIoError, ioErrorCode } from './errors.js';
+import type { FileLayer } from './file-layer.js';
+import { snapshotFileName, type SnapshotBuilder, type SnapshotPool } from './snapshot-format.js';
+import type { SnapshotFileInfo, StorageLogger } from './storage-types.js';
+import type { WalWriter } from './wal-writer.js';
+
+export interface SnapshotSchedulerConfig {
+  files: FileLayer;
+  dataDir: string;
+  engine: QuantileEngine;
+  logger: StorageLogger;
+  builder: SnapshotBuilder;
+  writer: WalWriter;
+  /** Snapshot files recovery left on disk, ascending seq. */
+  snapshots: SnapshotFileInfo[];
+  /** Seq of the snapshot recovery loaded (0: none). */
+  snapshotSeq: number;
+  intervalMs: number;
+  walBytes: number;
+  retryBackoffMs: number;
+}
+
+export class SnapshotScheduler {
+  lastSnapshotSeq: number;
+  lastSnapshotAt: number | null = null;
+  lastSnapshotMs: number | null = null;
+  lastSnapshotError: string | null = null;
+  /** The writer's bytesWritten when the last snapshot captured its state. */
+  private walBytesAtSnapshot = 0;
+  private running: Promise<void> | null = null;
+  private queued: Promise<void> | null = null;
+  private autoNotBefore = 0;
+  private timer: NodeJS.Timeout | null = null;
+  private snapshots: SnapshotFileInfo[];
+
+  constructor(private readonly config: SnapshotSchedulerConfig) {
+    this.lastSnapshotSeq = config.snapshotSeq;
+    this.snapshots = config.snapshots;
+  }
+
+  start(): void {
+    if (this.config.intervalMs <= 0) return;
+    this.timer = setInterval(() => this.maybeAuto(), this.config.intervalMs);
+    this.timer.unref();
+  }
+
+  stopTimer(): void {
+    if (this.timer !== null) clearInterval(this.timer);
+    this.timer = null;
+  }
+
+  get inProgress(): boolean {
+    return this.running !== null;
+  }
+
+  walBytesSinceSnapshot(): number {
+    return this.config.writer.bytesWritten - this.walBytesAtSnapshot;
+  }
+
+  /** After each WAL write: snapshot once the log has grown by `walBytes`. */
+  afterWrite(): void {
+    if (this.config.walBytes > 0 && this.walBytesSinceSnapshot() >= this.config.walBytes) this.maybeAuto();
+  }
+
+  /** Starts a snapshot unless one is running or waiting, nothing changed, or an earlier one failed recently. */
+  maybeAuto(): void {
+    const writer = this.config.writer;
+    if (writer.lifecycle !== 'open' || this.running !== null || this.queued !== null) return;
+    if (Date.now() < this.autoNotBefore || writer.appliedSeq === this.lastSnapshotSeq) return;
+    this.schedule().catch(() => {
+      // logged in take(); try again later
+      this.autoNotBefore = Date.now() + Math.max(1000, this.config.retryBackoffMs);
+    });
+  }
+
+  /** Serialises snapshots: a request made while one runs gets the next one (which sees its state). */
+  schedule(): Promise<void> {
+    if (this.queued !== null) return this.queued;
+    const before = this.running ?? Promise.resolve();
+    const queued = before
+      .catch(() => {})
+      .then(() => {
+        this.queued = null;
+        const running = this.take();
+        this.running = running;
+        return running.finally(() => {
+          if (this.running === running) this.running = null;
+        });
+      });
+    this.queued = queued;
+    return queued;
+  }
+
+  private capturePools(): SnapshotPool[] {
+    const engine = this.config.engine;
+    return engine.poolIds().map((poolId) => ({ poolId, runs: engine.runsOf(poolId) }));
+  }
+
+  private async take(): Promise<void> {
+    const { files, dataDir, writer, logger } = this.config;
+    const seq = writer.appliedSeq;
+    if (seq === this.lastSnapshotSeq) return;
+    const started = Date.now();
+    const pools = this.capturePools(); // synchronous: one consistent point at `seq`
+    const walBytesAtCapture = writer.bytesWritten;
+    const rotated = writer.requestRotation();
+    const name = snapshotFileName(seq);
+    const tmpPath = `${dataDir}/${name}.tmp`;
+    try {
+      await this.config.builder(tmpPath, seq, pools);
+      await files.rename(tmpPath, `${dataDir}/${name}`);
+      await files.fsyncDir(dataDir);
+    } catch (err) {
+      await bestEffort(() => files.unlink(tmpPath));
+      this.lastSnapshotError = describeIoError(err);
+      logger.error({ seq, err: this.lastSnapshotError }, 'snapshot: failed');
+      await rotated;
+      throw unavailable(`snapshot at seq ${seq} failed: ${this.lastSnapshotError}`);
+    }
+    this.lastSnapshotSeq = seq;
+    this.lastSnapshotAt = Date.now();
+    this.lastSnapshotMs = this.lastSnapshotAt - started;
+    this.lastSnapshotError = null;
+    this.walBytesAtSnapshot = walBytesAtCapture;
+    this.snapshots = this.snapshots.filter((s) => s.name !== name);
+    this.snapshots.push({ name, seq });
+    await rotated;
+    await this.cleanup(seq);
+    logger.info({ seq, pools: pools.length, ms: this.lastSnapshotMs }, 'snapshot: written');
+  }
+
+  /** Deletes older snapshots and every segment whose records are all <= `seq`. */
+  private async cleanup(seq: number): Promise<void> {
+    const { files, dataDir, writer, logger } = this.config;
+    const doomed = writer.segments.coveredBy(seq);
+    for (const snap of this.snapshots) if (snap.seq < seq) doomed.push(snap.name);
+    let removed = 0;
+    for (const name of doomed) {
+      try {
+        await files.unlink(`${dataDir}/${name}`);
+        removed++;
+      } catch (err) {
+        if (ioErrorCode(err) !== 'ENOENT') {
+          logger.warn({ file: name, err: describeIoError(err) }, 'snapshot: could not delete a covered file');
+          continue;
+        }
+      }
+      writer.segments.forget(name);
+      this.snapshots = this.snapshots.filter((s) => s.name !== name);
+    }
+    if (removed > 0) {
+      await files.fsyncDir(dataDir).catch((err: unknown) => {
+        logger.warn({ err: describeIoError(err) }, 'snapshot: directory fsync after cleanup failed');
+      });
+    }
+  }
+}

@@ -1,0 +1,48 @@
+// One group commit as the chunks of one write: small records are encoded in
+// place, back to back, in one buffer; a large record's values are written from
+// the run itself, so a 10⁶-value append is never copied.
+
+import { bytesOf, viewOf } from './binary.js';
+import type { LogRecord } from './storage-types.js';
+import { encodeRecordInto, RECORD_HEADER_BYTES, writeRecordHeader } from './wal-format.js';
+
+/** Values up to this size are copied into the batch buffer; larger runs are written from place. */
+const INLINE_VALUE_BYTES = 64 << 10;
+/** Keep each write chunk well below Node's 2 GiB single-I/O limit. */
+const MAX_CHUNK_BYTES = 256 << 20;
+
+export interface EncodedBatch {
+  chunks: Uint8Array[];
+  /** Bytes over all chunks. */
+  bytes: number;
+}
+
+/** Encodes `batch` in order, every record carrying `syncedSeq`. */
+export function encodeBatch(batch: readonly LogRecord[], syncedSeq: number): EncodedBatch {
+  let inlineBytes = 0;
+  for (const r of batch) inlineBytes += r.run !== null && r.run.length * 8 > INLINE_VALUE_BYTES ? RECORD_HEADER_BYTES : r.bytes;
+  const buffer = new Uint8Array(inlineBytes);
+  const view = viewOf(buffer);
+  const chunks: Uint8Array[] = [];
+  let at = 0;
+  let sliceStart = 0;
+  let total = 0;
+  for (const r of batch) {
+    const values = r.run;
+    if (values !== null && values.length * 8 > INLINE_VALUE_BYTES) {
+      const header = { seq: r.seq, syncedSeq, poolId: r.poolId, op: r.op, valueCount: values.length };
+      writeRecordHeader(buffer.subarray(at, at + RECORD_HEADER_BYTES), header, values);
+      at += RECORD_HEADER_BYTES;
+      chunks.push(buffer.subarray(sliceStart, at));
+      const bytes = bytesOf(values);
+      for (let o = 0; o < bytes.length; o += MAX_CHUNK_BYTES) chunks.push(bytes.subarray(o, Math.min(bytes.length, o + MAX_CHUNK_BYTES)));
+      sliceStart = at;
+    } else {
+      encodeRecordInto(buffer, view, at, r.seq, syncedSeq, r.poolId, r.op, values);
+      at += r.bytes;
+    }
+    total += r.bytes;
+  }
+  if (at > sliceStart) chunks.push(buffer.subarray(sliceStart, at));
+  return { chunks, bytes: total };
+}
