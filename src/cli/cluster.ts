@@ -8,6 +8,7 @@
 //   drain --from NAME --to NAME        (the same options as move)
 //   init-map --shards name=host:port,...
 //   add-shard --shard-map FILE --name NAME --address HOST:PORT
+//   remove-shard --shard-map FILE --name NAME   (a drained shard: it owns no bucket)
 //   haproxy-config --shard-map FILE --bind HOST:PORT --bucket-map FILE [--threads N] [--dns]
 //   haproxy-map --shard-map FILE
 //
@@ -16,7 +17,7 @@
 import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { addShard, BUCKET_COUNT, evenShardMap, formatShardMap, isBucket } from '../core/shard-map.js';
+import { addShard, removeShard, BUCKET_COUNT, evenShardMap, formatShardMap, isBucket } from '../core/shard-map.js';
 import { readShardMapFile } from '../protocol/shard-map-file.js';
 import { shardClient, type ClusterStatus } from './cluster/admin-client.js';
 import { haproxyBucketMap, haproxyConfig } from './cluster/haproxy-config.js';
@@ -205,6 +206,13 @@ async function main(): Promise<void> {
       const map = addShard(await readShardMapFile(mapPath), required(values, 'name'), required(values, 'address'));
       await writeShardMap(mapPath, map);
       console.log(`${mapPath}: epoch ${map.epoch}, ${values.name} added with no buckets`);
+      return;
+    }
+    case 'remove-shard': {
+      const mapPath = path.resolve(required(values, 'shard-map'));
+      const map = removeShard(await readShardMapFile(mapPath), required(values, 'name'));
+      await writeShardMap(mapPath, map);
+      console.log(`${mapPath}: epoch ${map.epoch}, ${values.name} removed`);
       return;
     }
     case 'haproxy-config': {
