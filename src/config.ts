@@ -1,6 +1,6 @@
 // Service configuration: flags win over environment variables, which win over
-// defaults (../shared/api.md, "Configuration names"). Parsed once at start-up and
-// printed in the start-up log line.
+// defaults (README, "Configuration"). Parsed once at start-up and printed
+// in the start-up log line.
 
 import { parseArgs } from 'node:util';
 import path from 'node:path';
@@ -58,17 +58,57 @@ export const SETTINGS = {
   fsync: { flag: 'fsync', env: 'FSYNC', default: 'always', help: 'always (ack after fdatasync), interval, never' },
   fsyncIntervalMs: { flag: 'fsync-interval-ms', env: 'FSYNC_INTERVAL_MS', default: '100', help: 'fdatasync period for --fsync=interval' },
   maxBody: { flag: 'max-body', env: 'MAX_BODY', default: '16MiB', help: 'largest request body (B, KiB, MiB, GiB suffixes)' },
-  snapshotIntervalMs: { flag: 'snapshot-interval-ms', env: 'SNAPSHOT_INTERVAL_MS', default: '300000', help: 'snapshot at least this often (0: never by time)' },
-  snapshotWalBytes: { flag: 'snapshot-wal-bytes', env: 'SNAPSHOT_WAL_BYTES', default: '256MiB', help: 'snapshot once the log grew this much' },
+  snapshotIntervalMs: {
+    flag: 'snapshot-interval-ms',
+    env: 'SNAPSHOT_INTERVAL_MS',
+    default: '300000',
+    help: 'snapshot at least this often (0: never by time)',
+  },
+  snapshotWalBytes: {
+    flag: 'snapshot-wal-bytes',
+    env: 'SNAPSHOT_WAL_BYTES',
+    default: '256MiB',
+    help: 'snapshot once the log grew this much',
+  },
   workers: { flag: 'workers', env: 'WORKERS', default: '1', help: 'piscina worker threads for heavy work (0: all inline)' },
-  offloadMergeValues: { flag: 'offload-merge-values', env: 'OFFLOAD_MERGE_VALUES', default: '262144', help: 'merges at least this large run on a worker' },
-  offloadSortValues: { flag: 'offload-sort-values', env: 'OFFLOAD_SORT_VALUES', default: '65536', help: 'batches at least this large are sorted on a worker' },
-  offloadParseBytes: { flag: 'offload-parse-bytes', env: 'OFFLOAD_PARSE_BYTES', default: '1MiB', help: 'bodies at least this large are parsed on a worker' },
+  offloadMergeValues: {
+    flag: 'offload-merge-values',
+    env: 'OFFLOAD_MERGE_VALUES',
+    default: '262144',
+    help: 'merges at least this large run on a worker',
+  },
+  offloadSortValues: {
+    flag: 'offload-sort-values',
+    env: 'OFFLOAD_SORT_VALUES',
+    default: '65536',
+    help: 'batches at least this large are sorted on a worker',
+  },
+  offloadParseBytes: {
+    flag: 'offload-parse-bytes',
+    env: 'OFFLOAD_PARSE_BYTES',
+    default: '1MiB',
+    help: 'bodies at least this large are parsed on a worker',
+  },
   slowRequestMs: { flag: 'slow-request-ms', env: 'SLOW_REQUEST_MS', default: '250', help: 'log requests slower than this' },
-  shutdownGraceMs: { flag: 'shutdown-grace-ms', env: 'SHUTDOWN_GRACE_MS', default: '10000', help: 'wait this long for in-flight requests at shutdown' },
+  shutdownGraceMs: {
+    flag: 'shutdown-grace-ms',
+    env: 'SHUTDOWN_GRACE_MS',
+    default: '10000',
+    help: 'wait this long for in-flight requests at shutdown',
+  },
   logLevel: { flag: 'log-level', env: 'LOG_LEVEL', default: 'info', help: 'pino level: fatal, error, warn, info, debug' },
-  authToken: { flag: 'auth-token', env: 'AUTH_TOKEN', default: '', help: 'require Authorization: Bearer <token> on data endpoints (empty: off)' },
-  shardMap: { flag: 'shard-map', env: 'SHARD_MAP', default: '', help: 'cluster mode: the shard-map file (with --shard-name); SIGHUP reloads it' },
+  authToken: {
+    flag: 'auth-token',
+    env: 'AUTH_TOKEN',
+    default: '',
+    help: 'require Authorization: Bearer <token> on data endpoints (empty: off)',
+  },
+  shardMap: {
+    flag: 'shard-map',
+    env: 'SHARD_MAP',
+    default: '',
+    help: 'cluster mode: the shard-map file (with --shard-name); SIGHUP reloads it',
+  },
   shardName: { flag: 'shard-name', env: 'SHARD_NAME', default: '', help: "cluster mode: this instance's shard name in the map" },
   maxImport: { flag: 'max-import', env: 'MAX_IMPORT', default: '2GiB', help: 'largest bucket import body (cluster mode)' },
 } as const satisfies Record<string, Setting>;
@@ -115,9 +155,7 @@ function oneOf<T extends string>(setting: Setting, raw: string, allowed: readonl
 }
 
 export function loadConfig(argv: readonly string[] = process.argv.slice(2), env: NodeJS.ProcessEnv = process.env): Config {
-  const options = Object.fromEntries(
-    Object.values(SETTINGS).map((s) => [s.flag, { type: 'string' as const }]),
-  );
+  const options = Object.fromEntries(Object.values(SETTINGS).map((s) => [s.flag, { type: 'string' as const }]));
   const { values } = parseArgs({ args: [...argv], options, strict: true, allowPositionals: false });
   const raw = (s: Setting): string => (values[s.flag] as string | undefined) ?? env[s.env] ?? s.default;
   const S = SETTINGS;
@@ -148,7 +186,11 @@ function clusterSettings(mapPath: string, name: string): { shardMap: string | nu
   if (mapPath === '' && name === '') return { shardMap: null, shardName: null };
   if (mapPath === '') throw new ConfigError(SETTINGS.shardMap, mapPath, 'a shard-map file when --shard-name is given');
   if (!isShardName(name)) {
-    throw new ConfigError(SETTINGS.shardName, name, 'a shard name from the map (lower-case letters, digits, inner dashes) when --shard-map is given');
+    throw new ConfigError(
+      SETTINGS.shardName,
+      name,
+      'a shard name from the map (lower-case letters, digits, inner dashes) when --shard-map is given',
+    );
   }
   return { shardMap: path.resolve(mapPath), shardName: name };
 }

@@ -73,10 +73,7 @@ async function main(): Promise<void> {
   metrics.attachStorage(store.gauges());
   server.setReady(store);
   const stats = engine.stats();
-  logger.info(
-    { pools: stats.pools, values: stats.values, recoveryMs: Math.round(performance.now() - started) },
-    'poolq ready',
-  );
+  logger.info({ pools: stats.pools, values: stats.values, recoveryMs: Math.round(performance.now() - started) }, 'poolq ready');
 
   const shutdown = async (signal: string): Promise<void> => {
     if (shuttingDown) return;

@@ -31,8 +31,25 @@ const numberText = fc.oneof(
   fc.double({ noNaN: true, noDefaultInfinity: true }).map((v) => JSON.stringify(v)),
   fc.integer({ min: -1e9, max: 1e9 }).map(String),
   fc.tuple(fc.integer({ min: 0, max: 999999 }), fc.integer({ min: 0, max: 999 })).map(([a, b]) => `${a}.${String(b).padStart(3, '0')}`),
-  fc.tuple(fc.integer({ min: -99, max: 99 }), fc.integer({ min: -340, max: 340 }), fc.constantFrom('e', 'E', 'e+', 'E-')).map(([m, e, s]) => `${m}${s}${Math.abs(e)}`),
-  fc.constantFrom('0', '-0', '0.0', '-0.0', '1e22', '1e23', '9007199254740993', '123456789012345678901234567890', '4.9e-324', '1.7976931348623157e308', '2.2250738585072014e-308', '0.1', '0.30000000000000004', '1e-400'),
+  fc
+    .tuple(fc.integer({ min: -99, max: 99 }), fc.integer({ min: -340, max: 340 }), fc.constantFrom('e', 'E', 'e+', 'E-'))
+    .map(([m, e, s]) => `${m}${s}${Math.abs(e)}`),
+  fc.constantFrom(
+    '0',
+    '-0',
+    '0.0',
+    '-0.0',
+    '1e22',
+    '1e23',
+    '9007199254740993',
+    '123456789012345678901234567890',
+    '4.9e-324',
+    '1.7976931348623157e308',
+    '2.2250738585072014e-308',
+    '0.1',
+    '0.30000000000000004',
+    '1e-400',
+  ),
 );
 const space = fc.constantFrom('', ' ', '\n', '\t', ' \r\n ');
 
@@ -40,7 +57,12 @@ const space = fc.constantFrom('', ' ', '\n', '\t', ' \r\n ');
  * `valid` with a span cut out and one of `inserts` put in, 2000 ways: the fast
  * path must decline whatever the general path refuses, and agree when it accepts.
  */
-function checkMutations<T>(valid: string, inserts: string[], generalPath: (text: string) => T | { error: string }, fastPath: (text: string) => T | null): void {
+function checkMutations<T>(
+  valid: string,
+  inserts: string[],
+  generalPath: (text: string) => T | { error: string },
+  fastPath: (text: string) => T | null,
+): void {
   fc.assert(
     fc.property(fc.nat(valid.length), fc.nat(valid.length), fc.constantFrom(...inserts), (at, cut, insert) => {
       const text = valid.slice(0, at) + insert + valid.slice(Math.max(at, cut));
@@ -56,18 +78,27 @@ function checkMutations<T>(valid: string, inserts: string[], generalPath: (text:
 describe('bulk-parse fast path', () => {
   it('returns what the general path returns for valid bodies, and declines nothing common', () => {
     fc.assert(
-      fc.property(fc.integer({ min: 0, max: Number.MAX_SAFE_INTEGER }), fc.array(numberText, { minLength: 1, maxLength: 60 }), space, fc.boolean(), (poolId, numbers, ws, idFirst) => {
-        const list = `[${ws}${numbers.join(`${ws},${ws}`)}${ws}]`;
-        const members = idFirst ? [`"poolId"${ws}:${ws}${poolId}`, `"poolValues":${list}`] : [`"poolValues":${list}`, `"poolId"${ws}:${ws}${poolId}`];
-        const text = `${ws}{${ws}${members.join(`${ws},${ws}`)}${ws}}${ws}`;
-        const want = general(text);
-        const got = fast(text);
-        if ('error' in want) expect(got).toBeNull(); // e.g. 1e400 in the list
-        else expect(got).toEqual(want);
-        // Plain JSON.stringify output with finite values is always taken by the fast path.
-        const plain = JSON.stringify({ poolId, poolValues: numbers.map(Number).filter(Number.isFinite) });
-        if (numbers.map(Number).some(Number.isFinite)) expect(fast(plain)).toEqual(general(plain));
-      }),
+      fc.property(
+        fc.integer({ min: 0, max: Number.MAX_SAFE_INTEGER }),
+        fc.array(numberText, { minLength: 1, maxLength: 60 }),
+        space,
+        fc.boolean(),
+        (poolId, numbers, ws, idFirst) => {
+          const list = `[${ws}${numbers.join(`${ws},${ws}`)}${ws}]`;
+          const members = idFirst
+            ? [`"poolId"${ws}:${ws}${poolId}`, `"poolValues":${list}`]
+            : [`"poolValues":${list}`, `"poolId"${ws}:${ws}${poolId}`];
+          const text = `${ws}{${ws}${members.join(`${ws},${ws}`)}${ws}}${ws}`;
+          const want = general(text);
+          const got = fast(text);
+          if ('error' in want)
+            expect(got).toBeNull(); // e.g. 1e400 in the list
+          else expect(got).toEqual(want);
+          // Plain JSON.stringify output with finite values is always taken by the fast path.
+          const plain = JSON.stringify({ poolId, poolValues: numbers.map(Number).filter(Number.isFinite) });
+          if (numbers.map(Number).some(Number.isFinite)) expect(fast(plain)).toEqual(general(plain));
+        },
+      ),
       { numRuns: 400 },
     );
   });
@@ -150,7 +181,9 @@ describe('query fast path', () => {
     );
     fc.assert(
       fc.property(fc.integer({ min: 0, max: Number.MAX_SAFE_INTEGER }), percentileText, space, fc.boolean(), (poolId, p, ws, idFirst) => {
-        const members = idFirst ? [`"poolId"${ws}:${ws}${poolId}`, `"percentile":${ws}${p}`] : [`"percentile"${ws}:${p}`, `"poolId":${ws}${poolId}`];
+        const members = idFirst
+          ? [`"poolId"${ws}:${ws}${poolId}`, `"percentile":${ws}${p}`]
+          : [`"percentile"${ws}:${p}`, `"poolId":${ws}${poolId}`];
         const text = `${ws}{${ws}${members.join(`${ws},${ws}`)}${ws}}${ws}`;
         const want = generalQuery(text);
         const got = fastQuery(text);
@@ -190,6 +223,11 @@ describe('query fast path', () => {
     ]) {
       expect(fastQuery(text), text).toBeNull();
     }
-    expect(fastQuery('{"poolId": 123456, "percentile": 99.5}')).toEqual({ poolId: 123456, percentile: bitsHex(99.5), many: false, method: 'linear' });
+    expect(fastQuery('{"poolId": 123456, "percentile": 99.5}')).toEqual({
+      poolId: 123456,
+      percentile: bitsHex(99.5),
+      many: false,
+      method: 'linear',
+    });
   });
 });

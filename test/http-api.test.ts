@@ -1,4 +1,4 @@
-// The HTTP contract (../shared/api.md) against the real server process: every
+// The HTTP contract (docs/api.md) against the real server process: every
 // endpoint, the seed example, 50+ malformed requests (each a 4xx with the right
 // code and no state change), keep-alive, pipelining and concurrent appends.
 
@@ -16,10 +16,13 @@ afterAll(async () => {
   expect(await server.stop()).toBe(0);
 });
 
-async function get(path: string): Promise<{ status: number; json: any; headers: Headers; text: string }> {
+/** A reply body as JSON.parse returns it; each test reads the fields it expects. */
+type Json = ReturnType<typeof JSON.parse>;
+
+async function get(path: string): Promise<{ status: number; json: Json; headers: Headers; text: string }> {
   const res = await fetch(server.url(path));
   const text = await res.text();
-  let json: unknown = null;
+  let json: Json;
   try {
     json = JSON.parse(text);
   } catch {
@@ -63,7 +66,11 @@ describe('seed endpoints', () => {
   });
 
   it('replies application/json with the exact bytes', async () => {
-    const res = await fetch(server.url('/add'), { method: 'POST', body: '{"poolId": 9, "poolValues": [1]}', headers: { 'content-type': 'text/plain' } });
+    const res = await fetch(server.url('/add'), {
+      method: 'POST',
+      body: '{"poolId": 9, "poolValues": [1]}',
+      headers: { 'content-type': 'text/plain' },
+    });
     expect(res.headers.get('content-type')).toBe('application/json; charset=utf-8');
     expect(await res.text()).toBe('"Inserted"');
   });
@@ -115,7 +122,7 @@ describe('resource endpoints', () => {
     const all: number[] = [];
     let after: number | null = null;
     for (let guard = 0; guard < 100; guard++) {
-      const page: any = (await get(`/pools?limit=2${after === null ? '' : `&after=${after}`}`)).json;
+      const page: Json = (await get(`/pools?limit=2${after === null ? '' : `&after=${after}`}`)).json;
       all.push(...page.pools.map((p: { poolId: number }) => p.poolId));
       after = page.next;
       if (after === null) break;
@@ -139,7 +146,8 @@ describe('operations endpoints', () => {
     // The latency histogram of /query: cumulative buckets ending at +Inf = _count = requests_total summed over statuses.
     const before = await get('/metrics');
     const queried = (text: string) => {
-      const line = (metric: string) => [...text.matchAll(new RegExp(`^${metric}\\{(.*)\\} (\\S+)$`, 'gm'))].filter((m) => m[1].includes('route="POST /query"'));
+      const line = (metric: string) =>
+        [...text.matchAll(new RegExp(`^${metric}\\{(.*)\\} (\\S+)$`, 'gm'))].filter((m) => m[1].includes('route="POST /query"'));
       const buckets = line('poolq_http_request_duration_seconds_bucket').map((m) => Number(m[2]));
       const count = Number(line('poolq_http_request_duration_seconds_count')[0]?.[2] ?? 0);
       const total = line('poolq_http_requests_total').reduce((n, m) => n + Number(m[2]), 0);
@@ -156,7 +164,19 @@ describe('operations endpoints', () => {
     for (let i = 1; i < b.buckets.length; i++) expect(b.buckets[i]).toBeGreaterThanOrEqual(b.buckets[i - 1]);
     const doc = (await get('/openapi.json')).json;
     expect(doc.openapi).toBe('3.1.0');
-    for (const p of ['/add', '/query', '/pools', '/pools/{poolId}', '/pools/{poolId}/quantiles', '/pools/{poolId}/values', '/healthz', '/readyz', '/metrics', '/openapi.json', '/docs']) {
+    for (const p of [
+      '/add',
+      '/query',
+      '/pools',
+      '/pools/{poolId}',
+      '/pools/{poolId}/quantiles',
+      '/pools/{poolId}/values',
+      '/healthz',
+      '/readyz',
+      '/metrics',
+      '/openapi.json',
+      '/docs',
+    ]) {
       expect(doc.paths[p], p).toBeDefined();
     }
     const docs = await get('/docs');
@@ -182,27 +202,160 @@ const add = (body: unknown) => JSON.stringify(body);
 const BAD: BadCase[] = [
   // poolId
   { name: 'poolId missing', path: '/add', body: add({ poolValues: [1] }), status: 400, code: 'invalid_request', field: 'poolId' },
-  { name: 'poolId string', path: '/add', body: add({ poolId: '1', poolValues: [1] }), status: 400, code: 'invalid_request', field: 'poolId' },
-  { name: 'poolId negative', path: '/add', body: add({ poolId: -1, poolValues: [1] }), status: 400, code: 'invalid_request', field: 'poolId' },
-  { name: 'poolId fraction', path: '/add', body: add({ poolId: 1.5, poolValues: [1] }), status: 400, code: 'invalid_request', field: 'poolId' },
-  { name: 'poolId 1e400', path: '/add', body: '{"poolId": 1e400, "poolValues": [1]}', status: 400, code: 'invalid_request', field: 'poolId' },
-  { name: 'poolId 2^53', path: '/add', body: '{"poolId": 9007199254740992, "poolValues": [1]}', status: 400, code: 'invalid_request', field: 'poolId' },
-  { name: 'poolId null', path: '/add', body: add({ poolId: null, poolValues: [1] }), status: 400, code: 'invalid_request', field: 'poolId' },
-  { name: 'poolId boolean', path: '/add', body: add({ poolId: true, poolValues: [1] }), status: 400, code: 'invalid_request', field: 'poolId' },
-  { name: 'poolId array', path: '/add', body: add({ poolId: [1], poolValues: [1] }), status: 400, code: 'invalid_request', field: 'poolId' },
-  { name: 'poolId object', path: '/add', body: add({ poolId: { id: 1 }, poolValues: [1] }), status: 400, code: 'invalid_request', field: 'poolId' },
+  {
+    name: 'poolId string',
+    path: '/add',
+    body: add({ poolId: '1', poolValues: [1] }),
+    status: 400,
+    code: 'invalid_request',
+    field: 'poolId',
+  },
+  {
+    name: 'poolId negative',
+    path: '/add',
+    body: add({ poolId: -1, poolValues: [1] }),
+    status: 400,
+    code: 'invalid_request',
+    field: 'poolId',
+  },
+  {
+    name: 'poolId fraction',
+    path: '/add',
+    body: add({ poolId: 1.5, poolValues: [1] }),
+    status: 400,
+    code: 'invalid_request',
+    field: 'poolId',
+  },
+  {
+    name: 'poolId 1e400',
+    path: '/add',
+    body: '{"poolId": 1e400, "poolValues": [1]}',
+    status: 400,
+    code: 'invalid_request',
+    field: 'poolId',
+  },
+  {
+    name: 'poolId 2^53',
+    path: '/add',
+    body: '{"poolId": 9007199254740992, "poolValues": [1]}',
+    status: 400,
+    code: 'invalid_request',
+    field: 'poolId',
+  },
+  {
+    name: 'poolId null',
+    path: '/add',
+    body: add({ poolId: null, poolValues: [1] }),
+    status: 400,
+    code: 'invalid_request',
+    field: 'poolId',
+  },
+  {
+    name: 'poolId boolean',
+    path: '/add',
+    body: add({ poolId: true, poolValues: [1] }),
+    status: 400,
+    code: 'invalid_request',
+    field: 'poolId',
+  },
+  {
+    name: 'poolId array',
+    path: '/add',
+    body: add({ poolId: [1], poolValues: [1] }),
+    status: 400,
+    code: 'invalid_request',
+    field: 'poolId',
+  },
+  {
+    name: 'poolId object',
+    path: '/add',
+    body: add({ poolId: { id: 1 }, poolValues: [1] }),
+    status: 400,
+    code: 'invalid_request',
+    field: 'poolId',
+  },
   // poolValues
   { name: 'values missing', path: '/add', body: add({ poolId: 1 }), status: 400, code: 'invalid_request', field: 'poolValues' },
-  { name: 'values empty', path: '/add', body: add({ poolId: 1, poolValues: [] }), status: 400, code: 'invalid_request', field: 'poolValues' },
-  { name: 'values not array', path: '/add', body: add({ poolId: 1, poolValues: 5 }), status: 400, code: 'invalid_request', field: 'poolValues' },
-  { name: 'values string', path: '/add', body: add({ poolId: 1, poolValues: '1,2' }), status: 400, code: 'invalid_request', field: 'poolValues' },
-  { name: 'values object', path: '/add', body: add({ poolId: 1, poolValues: { 0: 1 } }), status: 400, code: 'invalid_request', field: 'poolValues' },
-  { name: 'values string element', path: '/add', body: add({ poolId: 1, poolValues: [1, 2, 3, '4'] }), status: 400, code: 'invalid_request', field: 'poolValues[3]' },
-  { name: 'values null element', path: '/add', body: add({ poolId: 1, poolValues: [null] }), status: 400, code: 'invalid_request', field: 'poolValues[0]' },
-  { name: 'values nested array', path: '/add', body: add({ poolId: 1, poolValues: [1, [2]] }), status: 400, code: 'invalid_request', field: 'poolValues[1]' },
-  { name: 'values 1e400', path: '/add', body: '{"poolId": 1, "poolValues": [1, 1e400]}', status: 400, code: 'invalid_request', field: 'poolValues[1]' },
-  { name: 'values -1e400', path: '/add', body: '{"poolId": 1, "poolValues": [-1e400]}', status: 400, code: 'invalid_request', field: 'poolValues[0]' },
-  { name: 'values boolean', path: '/add', body: add({ poolId: 1, poolValues: [true] }), status: 400, code: 'invalid_request', field: 'poolValues[0]' },
+  {
+    name: 'values empty',
+    path: '/add',
+    body: add({ poolId: 1, poolValues: [] }),
+    status: 400,
+    code: 'invalid_request',
+    field: 'poolValues',
+  },
+  {
+    name: 'values not array',
+    path: '/add',
+    body: add({ poolId: 1, poolValues: 5 }),
+    status: 400,
+    code: 'invalid_request',
+    field: 'poolValues',
+  },
+  {
+    name: 'values string',
+    path: '/add',
+    body: add({ poolId: 1, poolValues: '1,2' }),
+    status: 400,
+    code: 'invalid_request',
+    field: 'poolValues',
+  },
+  {
+    name: 'values object',
+    path: '/add',
+    body: add({ poolId: 1, poolValues: { 0: 1 } }),
+    status: 400,
+    code: 'invalid_request',
+    field: 'poolValues',
+  },
+  {
+    name: 'values string element',
+    path: '/add',
+    body: add({ poolId: 1, poolValues: [1, 2, 3, '4'] }),
+    status: 400,
+    code: 'invalid_request',
+    field: 'poolValues[3]',
+  },
+  {
+    name: 'values null element',
+    path: '/add',
+    body: add({ poolId: 1, poolValues: [null] }),
+    status: 400,
+    code: 'invalid_request',
+    field: 'poolValues[0]',
+  },
+  {
+    name: 'values nested array',
+    path: '/add',
+    body: add({ poolId: 1, poolValues: [1, [2]] }),
+    status: 400,
+    code: 'invalid_request',
+    field: 'poolValues[1]',
+  },
+  {
+    name: 'values 1e400',
+    path: '/add',
+    body: '{"poolId": 1, "poolValues": [1, 1e400]}',
+    status: 400,
+    code: 'invalid_request',
+    field: 'poolValues[1]',
+  },
+  {
+    name: 'values -1e400',
+    path: '/add',
+    body: '{"poolId": 1, "poolValues": [-1e400]}',
+    status: 400,
+    code: 'invalid_request',
+    field: 'poolValues[0]',
+  },
+  {
+    name: 'values boolean',
+    path: '/add',
+    body: add({ poolId: 1, poolValues: [true] }),
+    status: 400,
+    code: 'invalid_request',
+    field: 'poolValues[0]',
+  },
   { name: 'values NaN literal', path: '/add', body: '{"poolId": 1, "poolValues": [NaN]}', status: 400, code: 'invalid_json' },
   { name: 'values Infinity literal', path: '/add', body: '{"poolId": 1, "poolValues": [Infinity]}', status: 400, code: 'invalid_json' },
   // body shape
@@ -216,18 +369,102 @@ const BAD: BadCase[] = [
   { name: 'body trailing garbage', path: '/add', body: '{"poolId": 1, "poolValues": [1]} x', status: 400, code: 'invalid_json' },
   // percentile
   { name: 'percentile missing', path: '/query', body: add({ poolId: 123456 }), status: 400, code: 'invalid_request', field: 'percentile' },
-  { name: 'percentile -1', path: '/query', body: add({ poolId: 123456, percentile: -1 }), status: 400, code: 'invalid_request', field: 'percentile' },
-  { name: 'percentile 100.0001', path: '/query', body: add({ poolId: 123456, percentile: 100.0001 }), status: 400, code: 'invalid_request', field: 'percentile' },
-  { name: 'percentile string', path: '/query', body: add({ poolId: 123456, percentile: '50' }), status: 400, code: 'invalid_request', field: 'percentile' },
-  { name: 'percentile null', path: '/query', body: add({ poolId: 123456, percentile: null }), status: 400, code: 'invalid_request', field: 'percentile' },
-  { name: 'percentile 1e400', path: '/query', body: '{"poolId": 123456, "percentile": 1e400}', status: 400, code: 'invalid_request', field: 'percentile' },
-  { name: 'percentiles empty', path: '/query', body: add({ poolId: 123456, percentiles: [] }), status: 400, code: 'invalid_request', field: 'percentiles' },
-  { name: 'percentiles bad element', path: '/query', body: add({ poolId: 123456, percentiles: [50, 101] }), status: 400, code: 'invalid_request', field: 'percentiles[1]' },
-  { name: 'percentiles not array', path: '/query', body: add({ poolId: 123456, percentiles: 50 }), status: 400, code: 'invalid_request', field: 'percentiles' },
-  { name: 'both percentile forms', path: '/query', body: add({ poolId: 123456, percentile: 5, percentiles: [5] }), status: 400, code: 'invalid_request', field: 'percentiles' },
-  { name: 'unknown method', path: '/query', body: add({ poolId: 123456, percentile: 5, method: 'cubic' }), status: 400, code: 'invalid_request', field: 'method' },
-  { name: 'method number', path: '/query', body: add({ poolId: 123456, percentile: 5, method: 7 }), status: 400, code: 'invalid_request', field: 'method' },
-  { name: 'query poolId string', path: '/query', body: add({ poolId: 'abc', percentile: 5 }), status: 400, code: 'invalid_request', field: 'poolId' },
+  {
+    name: 'percentile -1',
+    path: '/query',
+    body: add({ poolId: 123456, percentile: -1 }),
+    status: 400,
+    code: 'invalid_request',
+    field: 'percentile',
+  },
+  {
+    name: 'percentile 100.0001',
+    path: '/query',
+    body: add({ poolId: 123456, percentile: 100.0001 }),
+    status: 400,
+    code: 'invalid_request',
+    field: 'percentile',
+  },
+  {
+    name: 'percentile string',
+    path: '/query',
+    body: add({ poolId: 123456, percentile: '50' }),
+    status: 400,
+    code: 'invalid_request',
+    field: 'percentile',
+  },
+  {
+    name: 'percentile null',
+    path: '/query',
+    body: add({ poolId: 123456, percentile: null }),
+    status: 400,
+    code: 'invalid_request',
+    field: 'percentile',
+  },
+  {
+    name: 'percentile 1e400',
+    path: '/query',
+    body: '{"poolId": 123456, "percentile": 1e400}',
+    status: 400,
+    code: 'invalid_request',
+    field: 'percentile',
+  },
+  {
+    name: 'percentiles empty',
+    path: '/query',
+    body: add({ poolId: 123456, percentiles: [] }),
+    status: 400,
+    code: 'invalid_request',
+    field: 'percentiles',
+  },
+  {
+    name: 'percentiles bad element',
+    path: '/query',
+    body: add({ poolId: 123456, percentiles: [50, 101] }),
+    status: 400,
+    code: 'invalid_request',
+    field: 'percentiles[1]',
+  },
+  {
+    name: 'percentiles not array',
+    path: '/query',
+    body: add({ poolId: 123456, percentiles: 50 }),
+    status: 400,
+    code: 'invalid_request',
+    field: 'percentiles',
+  },
+  {
+    name: 'both percentile forms',
+    path: '/query',
+    body: add({ poolId: 123456, percentile: 5, percentiles: [5] }),
+    status: 400,
+    code: 'invalid_request',
+    field: 'percentiles',
+  },
+  {
+    name: 'unknown method',
+    path: '/query',
+    body: add({ poolId: 123456, percentile: 5, method: 'cubic' }),
+    status: 400,
+    code: 'invalid_request',
+    field: 'method',
+  },
+  {
+    name: 'method number',
+    path: '/query',
+    body: add({ poolId: 123456, percentile: 5, method: 7 }),
+    status: 400,
+    code: 'invalid_request',
+    field: 'method',
+  },
+  {
+    name: 'query poolId string',
+    path: '/query',
+    body: add({ poolId: 'abc', percentile: 5 }),
+    status: 400,
+    code: 'invalid_request',
+    field: 'poolId',
+  },
   { name: 'query unknown pool', path: '/query', body: add({ poolId: 987654321, percentile: 5 }), status: 404, code: 'pool_not_found' },
   // resource endpoints
   { name: 'pool path not a number', method: 'GET', path: '/pools/abc', status: 400, code: 'invalid_request', field: 'poolId' },
@@ -236,8 +473,22 @@ const BAD: BadCase[] = [
   { name: 'pool path unknown', method: 'GET', path: '/pools/424242', status: 404, code: 'pool_not_found' },
   { name: 'quantiles without p', method: 'GET', path: '/pools/123456/quantiles', status: 400, code: 'invalid_request', field: 'p' },
   { name: 'quantiles bad p', method: 'GET', path: '/pools/123456/quantiles?p=50,abc', status: 400, code: 'invalid_request', field: 'p[1]' },
-  { name: 'quantiles p out of range', method: 'GET', path: '/pools/123456/quantiles?p=101', status: 400, code: 'invalid_request', field: 'p[0]' },
-  { name: 'quantiles bad method', method: 'GET', path: '/pools/123456/quantiles?p=5&method=foo', status: 400, code: 'invalid_request', field: 'method' },
+  {
+    name: 'quantiles p out of range',
+    method: 'GET',
+    path: '/pools/123456/quantiles?p=101',
+    status: 400,
+    code: 'invalid_request',
+    field: 'p[0]',
+  },
+  {
+    name: 'quantiles bad method',
+    method: 'GET',
+    path: '/pools/123456/quantiles?p=5&method=foo',
+    status: 400,
+    code: 'invalid_request',
+    field: 'method',
+  },
   { name: 'values body object', path: '/pools/77/values', body: add({ values: [1] }), status: 400, code: 'invalid_request', field: 'body' },
   { name: 'values body bad element', path: '/pools/77/values', body: '[1, "2"]', status: 400, code: 'invalid_request', field: 'body[1]' },
   { name: 'values path bad id', path: '/pools/x/values', body: '[1]', status: 400, code: 'invalid_request', field: 'poolId' },
@@ -336,7 +587,11 @@ describe('large bodies (parsed and sorted on a worker from 1 MiB / 65 536 values
 describe('connections', () => {
   const pipelined = (body: string, path = '/add') =>
     `POST ${path} HTTP/1.1\r\nHost: x\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
-  const bodiesOf = (text: string) => text.split(/HTTP\/1\.1 \d\d\d [A-Za-z ]+\r\n/).slice(1).map((r) => r.split('\r\n\r\n')[1]);
+  const bodiesOf = (text: string) =>
+    text
+      .split(/HTTP\/1\.1 \d\d\d [A-Za-z ]+\r\n/)
+      .slice(1)
+      .map((r) => r.split('\r\n\r\n')[1]);
 
   it('serves pipelined queries in order on one connection', async () => {
     const payload = [0, 50, 100].map((p) => pipelined(`{"poolId": 123456, "percentile": ${p}, "method": "lower"}`, '/query')).join('');
@@ -401,7 +656,10 @@ describe('pipelining with --fsync=never (replies in the same tick)', () => {
         socket.write(payload);
         setTimeout(() => resolve(out), 5000);
       });
-      const bodies = text.split(/HTTP\/1\.1 200 OK\r\n/).slice(1).map((r) => r.split('\r\n\r\n')[1]);
+      const bodies = text
+        .split(/HTTP\/1\.1 200 OK\r\n/)
+        .slice(1)
+        .map((r) => r.split('\r\n\r\n')[1]);
       expect(bodies).toEqual(['"Inserted"', '"Appended"', '{"quantile":2,"count":2}', '"Appended"']);
     } finally {
       expect(await fast.stop()).toBe(0);

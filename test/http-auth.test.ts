@@ -25,7 +25,13 @@ describe('--auth-token', () => {
       expect(res.headers.get('www-authenticate')).toBe('Bearer');
       expect((await res.json()).error).toBe('unauthorized');
     }
-    for (const [method, path] of [['GET', '/pools'], ['GET', '/pools/1'], ['DELETE', '/pools/1'], ['GET', '/pools/1/quantiles?p=5'], ['POST', '/query']]) {
+    for (const [method, path] of [
+      ['GET', '/pools'],
+      ['GET', '/pools/1'],
+      ['DELETE', '/pools/1'],
+      ['GET', '/pools/1/quantiles?p=5'],
+      ['POST', '/query'],
+    ]) {
       expect((await fetch(server.url(path), { method, body: method === 'POST' ? '{}' : undefined })).status, path).toBe(401);
     }
     const ok = { authorization: `Bearer ${TOKEN}` };

@@ -22,16 +22,24 @@ import {
   type SnapshotPool,
 } from '../src/storage/snapshot-format.js';
 import {
-  decodeRecordHeader,
   decodeSegmentHeader,
-  encodeRecord,
-  encodeRecordInto,
   encodeSegmentHeader,
   parseSegmentFileName,
-  recordCrc,
   segmentFileName,
+  WalFlag,
   WalOp,
 } from '../src/storage/wal-format.js';
+import { decodeRecordHeaderV1, encodeRecordV1, recordCrcV1 } from '../src/storage/wal-record-v1.js';
+import {
+  decodeRecordHeaderV2,
+  encodeRecordIntoV2,
+  encodeRecordV2,
+  recordCrcV2,
+  recordLengthV2,
+  V2_RECORD_HEADER_BYTES,
+  writeRecordHeaderV2,
+  type RecordV2,
+} from '../src/storage/wal-record-v2.js';
 import { PowerCutFs } from './helpers/power-cut-fs.js';
 import { bits } from './helpers/storage-model.js';
 
@@ -89,10 +97,20 @@ describe('CRC32C', () => {
     const values = Float64Array.from({ length: 5000 }, (_, i) => i * 0.5 - 7);
     const copy = values.slice();
     rememberValuesCrc(values, crc32cOf(bytesOf(values)));
-    const header = { seq: 9, syncedSeq: 8, poolId: 77, op: WalOp.append };
-    expect(Array.from(encodeRecord(header, values))).toEqual(Array.from(encodeRecord(header, copy)));
+    const body = { poolId: 77, op: WalOp.append, flags: 0, atMs: 1_700_000_000_000, key: new TextEncoder().encode('k-1') };
+    const expected = encodeRecordV2({ seq: 9, syncedSeq: 8, ...body, run: copy });
+    // The writer's path for a large run: header and key in its buffer, the values written from place.
+    const fromPlace = (run: Float64Array) => {
+      const head = new Uint8Array(V2_RECORD_HEADER_BYTES + 8);
+      const end = writeRecordHeaderV2(head, new DataView(head.buffer), 0, 9, 8, { ...body, run });
+      const out = new Uint8Array(end + run.byteLength);
+      out.set(head.subarray(0, end));
+      out.set(bytesOf(run), end);
+      return Array.from(out);
+    };
+    expect(fromPlace(values)).toEqual(Array.from(expected));
     rememberValuesCrc(values, 12345); // a wrong remembered CRC is used as is: the record no longer verifies
-    expect(Array.from(encodeRecord(header, values))).not.toEqual(Array.from(encodeRecord(header, copy)));
+    expect(fromPlace(values)).not.toEqual(Array.from(expected));
   });
 });
 
@@ -108,11 +126,12 @@ describe('WAL format', () => {
     fc.assert(
       fc.property(
         fc.integer({ min: 1, max: Number.MAX_SAFE_INTEGER }),
+        fc.constantFrom(1 as const, 2 as const),
         fc.nat(31),
         fc.integer({ min: 1, max: 255 }),
-        (firstSeq, at, flip) => {
-          const h = encodeSegmentHeader(firstSeq);
-          expect(decodeSegmentHeader(h)).toEqual({ firstSeq });
+        (firstSeq, version, at, flip) => {
+          const h = encodeSegmentHeader(firstSeq, version);
+          expect(decodeSegmentHeader(h)).toEqual({ firstSeq, version });
           h[at] ^= flip;
           expect('error' in decodeSegmentHeader(h)).toBe(true);
         },
@@ -120,7 +139,15 @@ describe('WAL format', () => {
     );
   });
 
-  it('records round trip every field, 8-byte aligned, and any flipped byte breaks the CRC or the header', () => {
+  it('new segments are version 2; other versions are refused', () => {
+    expect(decodeSegmentHeader(encodeSegmentHeader(5))).toEqual({ firstSeq: 5, version: 2 });
+    const v3 = encodeSegmentHeader(5);
+    new DataView(v3.buffer).setUint32(8, 3, true);
+    new DataView(v3.buffer).setUint32(28, maskCrc(crc32cOf(v3.subarray(0, 28))), true);
+    expect(decodeSegmentHeader(v3)).toEqual({ error: 'unsupported WAL version 3' });
+  });
+
+  it('version 1 records round trip every field, 8-byte aligned, and any flipped byte breaks the CRC or the header', () => {
     fc.assert(
       fc.property(
         fc.integer({ min: 1, max: Number.MAX_SAFE_INTEGER }),
@@ -131,25 +158,95 @@ describe('WAL format', () => {
         (seq, poolId, values, flipAt, flip) => {
           const syncedSeq = seq - 1;
           const op = values === null ? WalOp.delete : WalOp.append;
-          const bytes = encodeRecord({ seq, syncedSeq, op, poolId }, values);
+          const bytes = encodeRecordV1({ seq, syncedSeq, op, poolId }, values);
           expect(bytes.length % 8).toBe(0);
-          const h = decodeRecordHeader(bytes)!;
-          expect(h).toMatchObject({ seq, syncedSeq, op, poolId, valueCount: values?.length ?? 0, length: bytes.length });
+          const h = decodeRecordHeaderV1(bytes)!;
+          expect(h).toMatchObject({ seq, syncedSeq, op, poolId, valueCount: values?.length ?? 0, length: bytes.length, timeMs: null });
           const valueBytes = bytes.subarray(40);
-          expect(recordCrc(bytes, valueBytes)).toBe(h.storedCrc);
+          expect(recordCrcV1(bytes, valueBytes)).toBe(h.storedCrc);
           if (values !== null) expect(bits(Array.from(new Float64Array(valueBytes.slice().buffer)))).toEqual(bits(Array.from(values)));
 
           const damaged = bytes.slice();
           damaged[flipAt % damaged.length] ^= flip;
-          const dh = decodeRecordHeader(damaged);
-          expect(dh === null || recordCrc(damaged, damaged.subarray(40)) !== dh.storedCrc || dh.length !== bytes.length).toBe(true);
+          const dh = decodeRecordHeaderV1(damaged);
+          expect(dh === null || recordCrcV1(damaged, damaged.subarray(40)) !== dh.storedCrc || dh.length !== bytes.length).toBe(true);
         },
       ),
     );
   });
 
-  it("the writer's in-place encoder writes encodeRecord's bytes, at any offset of a batch, without touching its neighbours", () => {
-    // encodeRecordInto copies ≤ 32 values one by one and more through a byte view, and hashes
+  it('version 2 records round trip every field (time, key, flags, retention), 8-byte aligned, and any flipped byte breaks the CRC or the header', () => {
+    const key = fc.option(fc.uint8Array({ minLength: 1, maxLength: 64 }));
+    const record = fc.oneof(
+      fc.record({ op: fc.constant(WalOp.append), run, key }),
+      fc.record({ op: fc.constant(WalOp.delete), run: fc.constant(null), key: fc.constant(null) }),
+      fc.record({ op: fc.constant(WalOp.retention), run: fc.maxSafeNat().map((w) => Float64Array.of(w)), key: fc.constant(null) }),
+    );
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: Number.MAX_SAFE_INTEGER }),
+        poolIdArb,
+        record,
+        fc.constantFrom(0, WalFlag.continues),
+        fc.maxSafeNat(),
+        fc.nat(),
+        fc.integer({ min: 1, max: 255 }),
+        (seq, poolId, r, flags, atMs, flipAt, flip) => {
+          const rec: RecordV2 = { seq, syncedSeq: seq - 1, poolId, flags, atMs, ...r };
+          const bytes = encodeRecordV2(rec);
+          const keyLength = r.key?.length ?? 0;
+          expect(bytes.length).toBe(recordLengthV2(r.run?.length ?? 0, keyLength));
+          expect(bytes.length % 8).toBe(0);
+          const h = decodeRecordHeaderV2(bytes)!;
+          expect(h).toEqual({
+            length: bytes.length,
+            storedCrc: h.storedCrc,
+            headerBytes: 48,
+            seq,
+            syncedSeq: seq - 1,
+            poolId,
+            op: r.op,
+            flags,
+            keyLength,
+            valueCount: r.run?.length ?? 0,
+            timeMs: atMs,
+          });
+          expect(recordCrcV2(bytes, bytes.subarray(48))).toBe(h.storedCrc);
+          expect(Array.from(bytes.subarray(48, 48 + keyLength))).toEqual(Array.from(r.key ?? []));
+          const valuesAt = 48 + ((keyLength + 7) & ~7);
+          expect(bytes.subarray(48 + keyLength, valuesAt).every((b) => b === 0)).toBe(true);
+          if (r.run !== null) expect(bits(Array.from(new Float64Array(bytes.slice(valuesAt).buffer)))).toEqual(bits(Array.from(r.run)));
+
+          const damaged = bytes.slice();
+          damaged[flipAt % damaged.length] ^= flip;
+          const dh = decodeRecordHeaderV2(damaged);
+          expect(dh === null || recordCrcV2(damaged, damaged.subarray(48)) !== dh.storedCrc || dh.length !== bytes.length).toBe(true);
+        },
+      ),
+    );
+  });
+
+  it('version 2 headers that poolq never writes are not records: keys on deletes, unknown flags, a retention record without its one value', () => {
+    const base = { seq: 3, syncedSeq: 2, poolId: 1, flags: 0, atMs: 5 };
+    const withByte = (bytes: Uint8Array, at: number, value: number) => {
+      const copy = bytes.slice();
+      copy[at] = value;
+      return copy;
+    };
+    const del = encodeRecordV2({ ...base, op: WalOp.delete, key: null, run: null });
+    expect(decodeRecordHeaderV2(del)).not.toBeNull();
+    expect(decodeRecordHeaderV2(withByte(del, 33, 2))).toBeNull(); // unknown flag
+    expect(decodeRecordHeaderV2(withByte(del, 35, 1))).toBeNull(); // reserved byte
+    expect(decodeRecordHeaderV2(withByte(del, 32, 4))).toBeNull(); // unknown op
+    const keyedDelete = withByte(withByte(del, 34, 8), 0, 56); // a key and the length to match
+    expect(decodeRecordHeaderV2(keyedDelete)).toBeNull();
+    const retention = encodeRecordV2({ ...base, op: WalOp.retention, key: null, run: Float64Array.of(60) });
+    expect(decodeRecordHeaderV2(retention)).toMatchObject({ op: WalOp.retention, valueCount: 1 });
+    expect(decodeRecordHeaderV2(withByte(withByte(retention, 36, 2), 0, 64))).toBeNull(); // two values
+  });
+
+  it("the writer's in-place encoder writes encodeRecordV2's bytes, at any offset of a batch, without touching its neighbours", () => {
+    // encodeRecordIntoV2 copies ≤ 32 values one by one and more through a byte view, and hashes
     // ranges of ≤ 128 bytes in JS and longer ones natively: the counts below cross both.
     const values = fc.oneof(
       fc.constant(null),
@@ -157,22 +254,40 @@ describe('WAL format', () => {
     );
     const u64 = fc.oneof(fc.integer({ min: 0, max: 1000 }), fc.maxSafeNat());
     fc.assert(
-      fc.property(values, fc.integer({ min: 1, max: 2 ** 40 }), u64, u64, fc.nat(64), (vals, seq, syncedSeq, poolId, slot) => {
-        const header = { seq, syncedSeq: Math.min(syncedSeq, seq - 1), poolId, op: vals === null ? WalOp.delete : WalOp.append };
-        const want = encodeRecord(header, vals);
-        const at = slot * 8;
-        const batch = new Uint8Array(at + want.length + 16).fill(0xa5);
-        const crc = encodeRecordInto(batch, new DataView(batch.buffer), at, header.seq, header.syncedSeq, header.poolId, header.op, vals);
-        expect(Array.from(batch.subarray(at, at + want.length))).toEqual(Array.from(want));
-        expect(crc).toBe(decodeRecordHeader(want)!.storedCrc);
-        expect(batch.subarray(0, at).every((b) => b === 0xa5) && batch.subarray(at + want.length).every((b) => b === 0xa5)).toBe(true);
-      }),
+      fc.property(
+        values,
+        fc.integer({ min: 1, max: 2 ** 40 }),
+        u64,
+        u64,
+        fc.nat(64),
+        fc.option(fc.uint8Array({ minLength: 1, maxLength: 64 })),
+        (vals, seq, syncedSeq, poolId, slot, key) => {
+          const rec: RecordV2 = {
+            seq,
+            syncedSeq: Math.min(syncedSeq, seq - 1),
+            poolId,
+            op: vals === null ? WalOp.delete : WalOp.append,
+            flags: WalFlag.continues,
+            atMs: seq * 3,
+            key: vals === null ? null : key,
+            run: vals,
+          };
+          const want = encodeRecordV2(rec);
+          const at = slot * 8;
+          const batch = new Uint8Array(at + want.length + 16).fill(0xa5);
+          const length = encodeRecordIntoV2(batch, new DataView(batch.buffer), at, rec.seq, rec.syncedSeq, rec);
+          expect(length).toBe(want.length);
+          expect(Array.from(batch.subarray(at, at + want.length))).toEqual(Array.from(want));
+          expect(batch.subarray(0, at).every((b) => b === 0xa5) && batch.subarray(at + want.length).every((b) => b === 0xa5)).toBe(true);
+        },
+      ),
       { numRuns: 500 },
     );
   });
 
   it('a zero-filled region is never a record header', () => {
-    expect(decodeRecordHeader(new Uint8Array(40))).toBeNull();
+    expect(decodeRecordHeaderV1(new Uint8Array(40))).toBeNull();
+    expect(decodeRecordHeaderV2(new Uint8Array(48))).toBeNull();
   });
 });
 

@@ -1,7 +1,9 @@
-// Pins storage format v1: the committed golden WAL segment and snapshot decode
-// to known contents, and the current encoder reproduces them byte for byte. A
-// failure here means the on-disk format changed: bump the version, keep a
-// reader for v1, and add new golden files rather than regenerating these.
+// Pins the storage formats: the committed golden files of WAL version 1 (and
+// snapshot version 1) and of WAL version 2 (with its key file) decode to known
+// contents and replay to known pools, and the current encoders reproduce them
+// byte for byte. A failure here means an on-disk format changed: bump the
+// version, keep a reader for the old one, and add new golden files rather
+// than regenerating these.
 
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -23,22 +25,44 @@ import {
 import { bits, capturingLogger, engineState, sortedRun } from './helpers/storage-model.js';
 import { recover } from '../src/storage/recovery.js';
 import { readSnapshotFile } from '../src/storage/snapshot-format.js';
-import { decodeRecordHeader, decodeSegmentHeader, RECORD_HEADER_BYTES, SEGMENT_HEADER_BYTES } from '../src/storage/wal-format.js';
+import { decodeSegmentHeader, SEGMENT_HEADER_BYTES } from '../src/storage/wal-format.js';
+import { decodeRecordHeaderV1, V1_RECORD_HEADER_BYTES } from '../src/storage/wal-record-v1.js';
+import { decodeRecordHeaderV2, V2_RECORD_HEADER_BYTES } from '../src/storage/wal-record-v2.js';
+import { decodeKeysFile } from '../src/storage/keys-file.js';
+import { IdempotencyKeys } from '../src/storage/idempotency-keys.js';
+import type { AppendRunOptions } from '../src/core/engine.js';
+import type { SortedRun } from '../src/core/sorted-run.js';
+import {
+  encodeGoldenV2Keys,
+  encodeGoldenV2Wal,
+  GOLDEN_V2_APPEND_TIMES,
+  GOLDEN_V2_DIR,
+  GOLDEN_V2_KEYS,
+  GOLDEN_V2_KEYS_FILE,
+  GOLDEN_V2_KEYS_SEQ,
+  GOLDEN_V2_RECORDS,
+  GOLDEN_V2_RETENTION,
+  GOLDEN_V2_STATE,
+  GOLDEN_V2_T0,
+  GOLDEN_V2_WAL_FILE,
+  writeGoldenV2Files,
+} from './golden/v2.js';
 
 if (process.env.UPDATE_GOLDEN === '1') writeGoldenFiles();
+if (process.env.UPDATE_GOLDEN === 'v2') writeGoldenV2Files();
 
 const golden = (name: string) => new Uint8Array(readFileSync(join(GOLDEN_DIR, name)));
 
 describe('golden files, format v1', () => {
   it('the WAL segment decodes field by field to the known records', () => {
     const bytes = golden(GOLDEN_WAL_FILE);
-    expect(decodeSegmentHeader(bytes.subarray(0, SEGMENT_HEADER_BYTES))).toEqual({ firstSeq: 1 });
+    expect(decodeSegmentHeader(bytes.subarray(0, SEGMENT_HEADER_BYTES))).toEqual({ firstSeq: 1, version: 1 });
     const decoded = [];
     for (let at = SEGMENT_HEADER_BYTES; at < bytes.length;) {
-      const h = decodeRecordHeader(bytes.subarray(at, at + RECORD_HEADER_BYTES));
+      const h = decodeRecordHeaderV1(bytes.subarray(at, at + V1_RECORD_HEADER_BYTES));
       expect(h).not.toBeNull();
       const values =
-        h!.valueCount === 0 ? null : Array.from(new Float64Array(bytes.slice(at + RECORD_HEADER_BYTES, at + h!.length).buffer));
+        h!.valueCount === 0 ? null : Array.from(new Float64Array(bytes.slice(at + V1_RECORD_HEADER_BYTES, at + h!.length).buffer));
       decoded.push({ seq: h!.seq, syncedSeq: h!.syncedSeq, op: h!.op, poolId: h!.poolId, values });
       at += h!.length;
     }
@@ -71,5 +95,71 @@ describe('golden files, format v1', () => {
   it('the current encoder reproduces both files byte for byte', () => {
     expect(Buffer.from(encodeGoldenWal()).equals(Buffer.from(golden(GOLDEN_WAL_FILE)))).toBe(true);
     expect(Buffer.from(encodeGoldenSnapshot()).equals(Buffer.from(golden(GOLDEN_SNAPSHOT_FILE)))).toBe(true);
+  });
+});
+
+describe('golden files, WAL format v2', () => {
+  const goldenV2 = (name: string) => new Uint8Array(readFileSync(join(GOLDEN_V2_DIR, name)));
+  const utf8 = new TextDecoder();
+
+  it('the WAL segment decodes field by field to the known records: times, keys, transaction flags, retention windows', () => {
+    const bytes = goldenV2(GOLDEN_V2_WAL_FILE);
+    expect(decodeSegmentHeader(bytes.subarray(0, SEGMENT_HEADER_BYTES))).toEqual({ firstSeq: 1, version: 2 });
+    const decoded = [];
+    for (let at = SEGMENT_HEADER_BYTES; at < bytes.length;) {
+      const h = decodeRecordHeaderV2(bytes.subarray(at, at + V2_RECORD_HEADER_BYTES))!;
+      expect(h).not.toBeNull();
+      const keyEnd = at + V2_RECORD_HEADER_BYTES + ((h.keyLength + 7) & ~7);
+      const key =
+        h.keyLength === 0 ? null : utf8.decode(bytes.subarray(at + V2_RECORD_HEADER_BYTES, at + V2_RECORD_HEADER_BYTES + h.keyLength));
+      const values = h.valueCount === 0 ? null : Array.from(new Float64Array(bytes.slice(keyEnd, at + h.length).buffer));
+      decoded.push({
+        seq: h.seq,
+        syncedSeq: h.syncedSeq,
+        op: h.op,
+        flags: h.flags,
+        poolId: h.poolId,
+        timeMs: h.timeMs,
+        key,
+        values: values && bits(values),
+      });
+      at += h.length;
+    }
+    expect(decoded).toEqual(
+      GOLDEN_V2_RECORDS.map((r) => ({ ...r, values: r.values && bits(r.op === 1 ? Array.from(sortedRun(r.values)) : r.values) })),
+    );
+  });
+
+  it('the WAL segment replays to the known pools, hands the engine the known times and windows, and rebuilds the known keys', async () => {
+    const fs = new PowerCutFs();
+    fs.writeBytes(`/data/${GOLDEN_V2_WAL_FILE}`, goldenV2(GOLDEN_V2_WAL_FILE));
+    const engine = await createTestEngine('ts');
+    const times: (number | undefined)[] = [];
+    const retention: [number, number | null][] = [];
+    const append = engine.appendSortedRun.bind(engine);
+    engine.appendSortedRun = (poolId: number, run: SortedRun, options?: AppendRunOptions) => {
+      times.push(options?.atMs);
+      return append(poolId, run, options);
+    };
+    engine.setRetention = (poolId, windowSeconds) => void retention.push([poolId, windowSeconds]);
+    const keys = new IdempotencyKeys({ windowMs: 24 * 3600_000, maxEntries: 10, clock: () => GOLDEN_V2_T0 + 5000 });
+    const { report } = await recover({ files: fs, dataDir: '/data', engine, logger: capturingLogger(), keys });
+    expect(report).toMatchObject({ recordsReplayed: 7, lastSeq: 7, tornBytes: 0 });
+    const state = engineState(engine);
+    expect([...state.keys()]).toEqual([...GOLDEN_V2_STATE.keys()]);
+    for (const [id, values] of GOLDEN_V2_STATE) expect(bits(Array.from(state.get(id)!))).toEqual(bits(values));
+    expect(times).toEqual(GOLDEN_V2_APPEND_TIMES);
+    expect(retention).toEqual(GOLDEN_V2_RETENTION);
+    expect(keys.capture(Number.MAX_SAFE_INTEGER).entries).toEqual(GOLDEN_V2_KEYS);
+  });
+
+  it('the key file decodes to the known entries', () => {
+    const contents = decodeKeysFile(goldenV2(GOLDEN_V2_KEYS_FILE));
+    expect(contents).toEqual({ seq: GOLDEN_V2_KEYS_SEQ, latestMs: GOLDEN_V2_T0 + 1000, entries: GOLDEN_V2_KEYS });
+  });
+
+  it('the current encoders reproduce both files byte for byte', () => {
+    expect(Buffer.from(encodeGoldenV2Wal()).equals(Buffer.from(goldenV2(GOLDEN_V2_WAL_FILE)))).toBe(true);
+    expect(Buffer.from(encodeGoldenV2Keys()).equals(Buffer.from(goldenV2(GOLDEN_V2_KEYS_FILE)))).toBe(true);
   });
 });

@@ -10,7 +10,8 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { AppendOutcome } from '../src/core/engine.js';
 import { openDurableStore } from '../src/storage/durable-store.js';
-import { recordLength, SEGMENT_HEADER_BYTES, segmentFileName } from '../src/storage/wal-format.js';
+import { SEGMENT_HEADER_BYTES, segmentFileName } from '../src/storage/wal-format.js';
+import { recordLengthV2 } from '../src/storage/wal-record-v2.js';
 import { createTestEngine } from './helpers/engines.js';
 import { PowerCutFs, seededRandom } from './helpers/power-cut-fs.js';
 import { randomValues, sortedRun } from './helpers/storage-model.js';
@@ -50,7 +51,7 @@ describe('group commit (fsync=always)', () => {
     for (let i = 0; i < N; i++) {
       const n = 1 + Math.floor(random() * 30);
       sizes.push(n);
-      offset += recordLength(n);
+      offset += recordLengthV2(n);
       endOffsets.push(offset);
       total += n;
       valuesBefore.push(total);

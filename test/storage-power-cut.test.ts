@@ -14,7 +14,8 @@ import type { QuantileEngine } from '../src/core/engine.js';
 import { openDurableStore, type DurableStore } from '../src/storage/durable-store.js';
 import type { FsyncPolicy } from '../src/storage/pool-writer.js';
 import { encodeSnapshot, snapshotFileName } from '../src/storage/snapshot-format.js';
-import { encodeRecord, encodeSegmentHeader, segmentFileName, WalOp } from '../src/storage/wal-format.js';
+import { encodeSegmentHeader, segmentFileName, WAL_VERSION_1, WalOp } from '../src/storage/wal-format.js';
+import { encodeRecordV1 } from '../src/storage/wal-record-v1.js';
 import { createTestEngine } from './helpers/engines.js';
 import { PowerCutFs, seededRandom, TAIL_MODES, type FsEvent, type TailMode, type TrapAction } from './helpers/power-cut-fs.js';
 import {
@@ -306,10 +307,10 @@ describe('kill during recovery', () => {
     const bad = encodeSnapshot(6, state(6));
     bad[70] ^= 1;
     fs.writeBytes(`${DIR}/${snapshotFileName(6)}`, bad);
-    const parts = [encodeSegmentHeader(1)];
+    const parts = [encodeSegmentHeader(1, WAL_VERSION_1)];
     for (let i = 0; i < ops.length; i++) {
       const op = ops[i] as Extract<PoolOp, { kind: 'append' }>;
-      parts.push(encodeRecord({ seq: i + 1, syncedSeq: i, op: WalOp.append, poolId: op.poolId }, sortedRun(op.values)));
+      parts.push(encodeRecordV1({ seq: i + 1, syncedSeq: i, op: WalOp.append, poolId: op.poolId }, sortedRun(op.values)));
     }
     parts.push(new Uint8Array(24)); // torn tail
     fs.writeBytes(`${DIR}/${segmentFileName(1)}`, concatBytes(...parts));

@@ -9,7 +9,8 @@ import type { QuantileEngine } from '../src/core/engine.js';
 import { StorageCorruptionError } from '../src/storage/errors.js';
 import { recover } from '../src/storage/recovery.js';
 import { encodeSnapshot, snapshotFileName } from '../src/storage/snapshot-format.js';
-import { encodeRecord, encodeSegmentHeader, SEGMENT_HEADER_BYTES, segmentFileName, WalOp } from '../src/storage/wal-format.js';
+import { encodeSegmentHeader, SEGMENT_HEADER_BYTES, segmentFileName, WAL_VERSION_1, WalOp } from '../src/storage/wal-format.js';
+import { encodeRecordV1 } from '../src/storage/wal-record-v1.js';
 import { openDurableStore } from '../src/storage/durable-store.js';
 import { createTestEngine } from './helpers/engines.js';
 import { PowerCutFs, seededRandom } from './helpers/power-cut-fs.js';
@@ -36,12 +37,12 @@ function opsFor(count: number, firstSeq = 1): Rec[] {
 }
 
 function segment(firstSeq: number, recs: readonly Rec[]): { bytes: Uint8Array; starts: number[] } {
-  const parts: Uint8Array[] = [encodeSegmentHeader(firstSeq)];
+  const parts: Uint8Array[] = [encodeSegmentHeader(firstSeq, WAL_VERSION_1)];
   const starts: number[] = [];
   let at = SEGMENT_HEADER_BYTES;
   for (const r of recs) {
     const op = r.op;
-    const bytes = encodeRecord(
+    const bytes = encodeRecordV1(
       { seq: r.seq, syncedSeq: r.syncedSeq ?? r.seq - 1, op: op.kind === 'append' ? WalOp.append : WalOp.delete, poolId: op.poolId },
       op.kind === 'append' ? sortedRun(op.values) : null,
     );

@@ -20,6 +20,7 @@
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { EngineKind, QuantileEngine } from '../src/core/engine.js';
@@ -51,6 +52,15 @@ function filledRun(random: () => number, n: number): Float64Array {
   const values = allocateRun(n);
   values.set(randomValues(random, n));
   return values;
+}
+
+/** The test worker module: heavy-tasks.js with the worker deaths a faultPlan asks for. */
+const FAULTY_WORKER = fileURLToPath(new URL('./helpers/faulty-heavy-tasks.mjs', import.meta.url));
+
+/** Options for startWorkerPool: the next `merges` merges and `snapshots` snapshots kill their worker. */
+function faultPlan(plan: { merges?: number; snapshots?: number }): { workerModule: string; moduleOptions: object } {
+  const shared = (n = 0): Int32Array => new Int32Array(new SharedArrayBuffer(4)).fill(n);
+  return { workerModule: FAULTY_WORKER, moduleOptions: { merges: shared(plan.merges), snapshots: shared(plan.snapshots) } };
 }
 
 /** Counts the inline fallbacks: a task the worker did must not be redone here. */
@@ -320,7 +330,7 @@ describe.each(ENGINE_KINDS)('piscina offload, %s engine', (kind: EngineKind) => 
   });
 
   it('a worker that dies mid-merge: the merge is redone inline, nothing lost or doubled, later merges go to the worker', async () => {
-    const crashy = await startWorkerPool({ threads: 1, engine: kind, inline: countingInline(inlineEngine), crashNextMerges: 2 });
+    const crashy = await startWorkerPool({ threads: 1, engine: kind, inline: countingInline(inlineEngine), ...faultPlan({ merges: 2 }) });
     try {
       const engine = await createTestEngine(kind, NO_TAIL);
       engine.setMergeOffloader(crashy.merge, OFFLOAD_MIN_VALUES);
@@ -365,7 +375,8 @@ describe.each(ENGINE_KINDS)('piscina offload, %s engine', (kind: EngineKind) => 
         await store.append(1, sortedRun(randomValues(random, BIG)));
         await store.append(2, sortedRun(randomValues(random, 1 + Math.floor(random() * 300))));
       }
-      for (let poolId = 10; poolId < 20; poolId++) await store.append(poolId, sortedRun(randomValues(random, 1 + Math.floor(random() * 50))));
+      for (let poolId = 10; poolId < 20; poolId++)
+        await store.append(poolId, sortedRun(randomValues(random, 1 + Math.floor(random() * 50))));
       await store.deletePool(12);
     }
 
@@ -419,7 +430,14 @@ describe.each(ENGINE_KINDS)('piscina offload, %s engine', (kind: EngineKind) => 
     it('a snapshot made by the worker recovers into the same pools, bit for bit', async () => {
       const dataDir = freshDir();
       const engine = await createTestEngine(kind);
-      const store = await openDurableStore({ dataDir, fsync: 'always', engine, snapshotIntervalMs: 0, snapshotWalBytes: 0, buildSnapshot: pool.buildSnapshot });
+      const store = await openDurableStore({
+        dataDir,
+        fsync: 'always',
+        engine,
+        snapshotIntervalMs: 0,
+        snapshotWalBytes: 0,
+        buildSnapshot: pool.buildSnapshot,
+      });
       const offloadedBefore = pool.snapshotsOffloaded;
       await fill(store, 9);
       await store.snapshotNow();
@@ -444,11 +462,18 @@ describe.each(ENGINE_KINDS)('piscina offload, %s engine', (kind: EngineKind) => 
     });
 
     it('a snapshot worker that dies fails that snapshot only: no temp file left, the log kept, the next snapshot succeeds', async () => {
-      const crashy = await startWorkerPool({ threads: 1, engine: kind, inline, crashNextSnapshots: 1 });
+      const crashy = await startWorkerPool({ threads: 1, engine: kind, inline, ...faultPlan({ snapshots: 1 }) });
       const dataDir = freshDir();
       try {
         const engine = await createTestEngine(kind);
-        const store = await openDurableStore({ dataDir, fsync: 'always', engine, snapshotIntervalMs: 0, snapshotWalBytes: 0, buildSnapshot: crashy.buildSnapshot });
+        const store = await openDurableStore({
+          dataDir,
+          fsync: 'always',
+          engine,
+          snapshotIntervalMs: 0,
+          snapshotWalBytes: 0,
+          buildSnapshot: crashy.buildSnapshot,
+        });
         await fill(store, 10);
 
         const failure = await rejectionOf(store.snapshotNow());
@@ -486,6 +511,7 @@ describe('startWorkerPool options', () => {
     [{ threads: 1.5 }, /options\.threads must be a positive integer/],
     [{ engine: 'js' }, /options\.engine must be 'wasm' or 'ts'/],
     [{ snapshotCopyBudgetBytes: -1 }, /options\.snapshotCopyBudgetBytes must be a non-negative integer/],
+    [{ workerModule: 'src/workers/heavy-tasks.ts' }, /options\.workerModule must be the path of a built JavaScript module/],
   ])('%j is refused', async (bad, message) => {
     const inline = countingInline(await createTestEngine('ts'));
     await expect(startWorkerPool({ threads: 1, engine: 'ts', inline, ...(bad as object) })).rejects.toThrow(message);

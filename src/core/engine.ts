@@ -15,6 +15,12 @@ export interface AppendOutcome {
   count: number;
 }
 
+/** Details of an append besides its values. */
+export interface AppendRunOptions {
+  /** When the append was accepted, ms since the epoch (absent: not known, e.g. a log written before times were kept). */
+  atMs?: number;
+}
+
 export interface PoolSummary {
   poolId: number;
   count: number;
@@ -51,7 +57,9 @@ export interface QuantileEngine {
   /** Copies, validates and sorts `values`, then appends them to the pool (created if new). */
   appendValues(poolId: number, values: Float64Array): AppendOutcome;
   /** Appends an already sorted run (no check). The engine may keep it as one of its runs, so the caller never writes to it again. */
-  appendSortedRun(poolId: number, run: SortedRun): AppendOutcome;
+  appendSortedRun(poolId: number, run: SortedRun, options?: AppendRunOptions): AppendOutcome;
+  /** Keeps only the values appended within the last `windowSeconds` (null: all of them). Engines without windows leave it out. */
+  setRetention?(poolId: number, windowSeconds: number | null): void;
 
   hasPool(poolId: number): boolean;
   /** Values in the pool, or undefined if it does not exist. */

@@ -1,8 +1,8 @@
 // Reusable shared-memory buffers for large request bodies (the ones a worker
-// parses). On this VM, first writes to fresh memory cost ~3.5 ms per MiB (page
-// faults): reading a 10 MB body into a new buffer held the event loop ~43 ms
-// per request (cpu profile, bench:latency). A few recycled buffers make that a
-// plain ~1 ms memcpy spread over the body's chunks.
+// parses). First writes to fresh memory page-fault (~3.5 ms per MiB on the
+// reference VM, docs/performance.md), so reading a large body into a new
+// buffer holds the event loop; a few recycled buffers make it a plain memcpy
+// spread over the body's chunks.
 
 const MAX_CACHED = 2;
 

@@ -1,4 +1,4 @@
-// Streams a request body into one buffer with a hard size limit (style.md #9).
+// Streams a request body into one buffer with a hard size limit (uWS has none).
 // uWS neuters each chunk's ArrayBuffer when onData returns, so every chunk of a
 // body that spans several is copied (one that arrives whole is lent, below).
 // With a content-length we allocate exactly once and refuse an oversize body
@@ -9,9 +9,7 @@ import type { HttpResponse } from '@trufflesuite/uws-js-unofficial';
 import type { BodyBufferPool } from './body-buffers.js';
 import { inUwsCallback } from './exchange.js';
 
-export type BodyResult =
-  | { ok: true; body: Buffer }
-  | { ok: false; reason: 'too_large' | 'bad_length' };
+export type BodyResult = { ok: true; body: Buffer } | { ok: false; reason: 'too_large' | 'bad_length' };
 
 const INITIAL_CHUNKED_CAPACITY = 16 * 1024;
 

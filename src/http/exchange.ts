@@ -1,7 +1,6 @@
 // One request/response pair and everything that may happen to it: abort,
 // a reply written now or after an async step (always corked: by uWS inside its
-// callbacks, by res.cork() elsewhere), metrics and the
-// slow-request log. A uWS HttpResponse must not be touched after onAborted or
+// callbacks, by res.cork() elsewhere), metrics and the slow-request log. A uWS HttpResponse must not be touched after onAborted or
 // after end(); `Exchange` is the one place that enforces it.
 
 import type { HttpResponse } from '@trufflesuite/uws-js-unofficial';
@@ -15,20 +14,30 @@ export const JSON_TYPE = 'application/json; charset=utf-8';
  * while it runs that socket's route handler and onData callbacks, so a reply
  * written there goes out in one send without res.cork(); res.cork() costs a
  * native call that calls back into JS, and skipping it where uWS already corks
- * answered ~8 % more queries per second (bench:ab, 6 rounds, median 1.087).
+ * answers ~8 % more queries per second (docs/performance.md).
  * Anywhere else (after an await, a timer, a worker) replies cork themselves.
  */
 let corkedByUws: HttpResponse | null = null;
 
 /** Runs `fn` inside a uWS callback of `res` (route handler or onData): replies to `res` skip res.cork(). */
 export function inUwsCallback<T>(res: HttpResponse, fn: () => T): T {
-  const outer = corkedByUws;
-  corkedByUws = res;
+  const outer = enterUwsCallback(res);
   try {
     return fn();
   } finally {
-    corkedByUws = outer;
+    leaveUwsCallback(outer);
   }
+}
+
+/** inUwsCallback without a closure, for the per-request path: call leaveUwsCallback(outer) in a finally. */
+export function enterUwsCallback(res: HttpResponse): HttpResponse | null {
+  const outer = corkedByUws;
+  corkedByUws = res;
+  return outer;
+}
+
+export function leaveUwsCallback(outer: HttpResponse | null): void {
+  corkedByUws = outer;
 }
 
 export interface ExchangeHooks {
@@ -76,7 +85,13 @@ export class Exchange {
     this.hooks.finished(this, status.slice(0, 3));
   }
 
-  private write(status: string, body: string | Buffer, contentType: string, headers: Record<string, string> | undefined, close: boolean): void {
+  private write(
+    status: string,
+    body: string | Buffer,
+    contentType: string,
+    headers: Record<string, string> | undefined,
+    close: boolean,
+  ): void {
     const res = this.res;
     res.writeStatus(status).writeHeader('content-type', contentType);
     if (headers !== undefined) for (const name in headers) res.writeHeader(name, headers[name]);

@@ -28,71 +28,28 @@ export class Metrics {
       'poolq_http_request_duration_seconds',
       'Time from request arrival to the response being written, by route.',
     );
-    const self = this;
-    new client.Gauge({
-      name: 'poolq_pools',
-      help: 'Pools currently stored.',
-      registers: [registry],
-      collect() {
-        if (self.engine) this.set(self.engine.stats().pools);
-      },
-    });
-    new client.Gauge({
-      name: 'poolq_values',
-      help: 'Values currently stored across all pools.',
-      registers: [registry],
-      collect() {
-        if (self.engine) this.set(self.engine.stats().values);
-      },
-    });
-    new client.Gauge({
-      name: 'poolq_sorted_runs',
-      help: 'Sorted runs across all pools (O(log n) per pool).',
-      registers: [registry],
-      collect() {
-        if (self.engine) this.set(self.engine.stats().runs);
-      },
-    });
-    new client.Gauge({
-      name: 'poolq_merges_in_flight',
-      help: 'Run merges currently running on worker threads.',
-      registers: [registry],
-      collect() {
-        if (self.engine) this.set(self.engine.stats().mergesInFlight);
-      },
-    });
-    new client.Gauge({
-      name: 'poolq_wal_bytes',
-      help: 'Bytes in the write-ahead log since the last snapshot.',
-      registers: [registry],
-      collect() {
-        if (self.storage) this.set(self.storage.walBytes());
-      },
-    });
-    new client.Gauge({
-      name: 'poolq_snapshot_age_seconds',
-      help: 'Seconds since the last completed snapshot.',
-      registers: [registry],
-      collect() {
-        if (self.storage) this.set(self.storage.lastSnapshotAgeSeconds());
-      },
-    });
-    new client.Gauge({
-      name: 'poolq_pending_commits',
-      help: 'Appends waiting for the write-ahead log to sync.',
-      registers: [registry],
-      collect() {
-        if (self.storage) this.set(self.storage.pendingCommits());
-      },
-    });
-    new client.Gauge({
-      name: 'poolq_storage_writable',
-      help: '1 while the write-ahead log accepts writes, 0 while degraded (disk full, I/O error).',
-      registers: [registry],
-      collect() {
-        if (self.storage) this.set(self.storage.writable() ? 1 : 0);
-      },
-    });
+    /** A gauge read at scrape time; `read` returns null while its source is not attached yet. */
+    const gauge = (name: string, help: string, read: () => number | null): void => {
+      new client.Gauge({
+        name,
+        help,
+        registers: [registry],
+        collect() {
+          const value = read();
+          if (value !== null) this.set(value);
+        },
+      });
+    };
+    gauge('poolq_pools', 'Pools currently stored.', () => this.engine?.stats().pools ?? null);
+    gauge('poolq_values', 'Values currently stored across all pools.', () => this.engine?.stats().values ?? null);
+    gauge('poolq_sorted_runs', 'Sorted runs across all pools (O(log n) per pool).', () => this.engine?.stats().runs ?? null);
+    gauge('poolq_merges_in_flight', 'Run merges currently running on worker threads.', () => this.engine?.stats().mergesInFlight ?? null);
+    gauge('poolq_wal_bytes', 'Bytes in the write-ahead log since the last snapshot.', () => this.storage?.walBytes() ?? null);
+    gauge('poolq_snapshot_age_seconds', 'Seconds since the last completed snapshot.', () => this.storage?.lastSnapshotAgeSeconds() ?? null);
+    gauge('poolq_pending_commits', 'Appends waiting for the write-ahead log to sync.', () => this.storage?.pendingCommits() ?? null);
+    gauge('poolq_storage_writable', '1 while the write-ahead log accepts writes, 0 while degraded (disk full, I/O error).', () =>
+      this.storage === null ? null : this.storage.writable() ? 1 : 0,
+    );
   }
 
   attachEngine(engine: QuantileEngine): void {

@@ -97,7 +97,7 @@ export function buildOpenApiDocument(routes: readonly RouteSpec[] = ROUTES): Jso
       title: 'poolq',
       version: '1.0.0',
       description: DESCRIPTION,
-      license: { name: 'UNLICENSED', identifier: 'UNLICENSED' },
+      license: { name: 'MIT', identifier: 'MIT' },
     },
     servers: [{ url: '/' }],
     paths,

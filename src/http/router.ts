@@ -14,7 +14,7 @@ import { allowTable, pathParameters, routeLabel, type OperationId, type RouteSpe
 import { parsePoolIdText } from '../protocol/validate.js';
 import type { BodyBufferPool } from './body-buffers.js';
 import { readBody } from './body-reader.js';
-import { inUwsCallback, type Exchange } from './exchange.js';
+import { enterUwsCallback, leaveUwsCallback, type Exchange } from './exchange.js';
 
 /** What a handler gets from the request, copied before the uWS callback returned. */
 export interface RouteInput {
@@ -24,7 +24,7 @@ export interface RouteInput {
   readonly query: string;
   /** The route's declared header parameters, by lower-case name ('' when absent). */
   readonly headers: Readonly<Record<string, string>>;
-  /** The pool id from the route's declared source, once the router has read it; -1 before or without one. */
+  /** The pool id of a route that takes it from a path parameter (-1 for other routes: a body's is in the parsed request). */
   poolId: number;
 }
 
@@ -64,6 +64,8 @@ export interface BodyLimits {
 }
 
 const NO_PARAMS: Readonly<Record<string, string>> = Object.freeze({});
+/** The input of requests with nothing to copy (a body pool id stays in the parsed request, not here). */
+const NO_INPUT: RouteInput = Object.freeze({ params: NO_PARAMS, query: '', headers: NO_PARAMS, poolId: -1 });
 const UWS_METHOD = { GET: 'get', POST: 'post', PUT: 'put', PATCH: 'patch', DELETE: 'del' } as const;
 
 /** `/pools/{poolId}` → `/pools/:poolId`. */
@@ -76,6 +78,8 @@ class BoundRoute {
   readonly paramNames: string[];
   readonly headerNames: string[];
   readonly hasQuery: boolean;
+  /** No path parameter, query or header to copy: every request shares NO_INPUT. */
+  private readonly nothingToCopy: boolean;
 
   constructor(
     readonly spec: RouteSpec,
@@ -86,12 +90,14 @@ class BoundRoute {
     const parameters = spec.parameters ?? [];
     this.headerNames = parameters.filter((p) => p.in === 'header').map((p) => p.name.toLowerCase());
     this.hasQuery = parameters.some((p) => p.in === 'query');
+    this.nothingToCopy = this.paramNames.length === 0 && this.headerNames.length === 0 && !this.hasQuery;
     if ((spec.body !== undefined) !== (handler.parse !== undefined)) {
       throw new Error(`${this.label}: a route with a body needs a handler with parse, and only such a route`);
     }
   }
 
   input(req: HttpRequest): RouteInput {
+    if (this.nothingToCopy) return NO_INPUT;
     let params = NO_PARAMS;
     if (this.paramNames.length > 0) {
       const copied: Record<string, string> = {};
@@ -142,28 +148,32 @@ export class Router {
     const authorized = !spec.auth || this.host.authorized(req);
     const contentLength = spec.body !== undefined ? req.getHeader('content-length') : '';
     const ex = this.host.begin(res, route.label);
-    inUwsCallback(res, () => {
+    const outer = enterUwsCallback(res);
+    try {
       if (!this.host.admit(ex, authorized, spec.needsData)) return;
-      if (spec.body === undefined) {
-        this.run(ex, route, input, undefined);
+      if (spec.body === undefined) this.run(ex, route, input, undefined);
+      else this.readBodyThenRun(ex, route, input, contentLength);
+    } finally {
+      leaveUwsCallback(outer);
+    }
+  }
+
+  private readBodyThenRun(ex: Exchange, route: BoundRoute, input: RouteInput, contentLength: string): void {
+    const bulk = route.spec.body?.bulk === true;
+    const { buffers } = this.limits;
+    const maxBytes = bulk ? this.limits.maxBulkBytes : this.limits.maxBytes;
+    readBody(ex.res, contentLength, maxBytes, bulk ? Infinity : this.limits.sharedFromBytes, buffers, (result) => {
+      if (!result.ok) {
+        // The body was not read, so the connection cannot be reused: close it.
+        const limit = bulk ? '--max-import' : '--max-body';
+        const err =
+          result.reason === 'too_large'
+            ? new PoolqError('payload_too_large', `The request body exceeds the ${maxBytes}-byte limit (${limit}).`)
+            : new PoolqError('invalid_request', 'The content-length header is not a valid length.', 'content-length');
+        ex.sendError(err, undefined, true);
         return;
       }
-      const bulk = spec.body.bulk === true;
-      const { buffers } = this.limits;
-      const maxBytes = bulk ? this.limits.maxBulkBytes : this.limits.maxBytes;
-      readBody(res, contentLength, maxBytes, bulk ? Infinity : this.limits.sharedFromBytes, buffers, (result) => {
-        if (!result.ok) {
-          // The body was not read, so the connection cannot be reused: close it.
-          const limit = bulk ? '--max-import' : '--max-body';
-          const err =
-            result.reason === 'too_large'
-              ? new PoolqError('payload_too_large', `The request body exceeds the ${maxBytes}-byte limit (${limit}).`)
-              : new PoolqError('invalid_request', 'The content-length header is not a valid length.', 'content-length');
-          ex.sendError(err, undefined, true);
-          return;
-        }
-        this.run(ex, route, input, result.body);
-      });
+      this.run(ex, route, input, result.body);
     });
   }
 
@@ -180,16 +190,29 @@ export class Router {
         handler.handle(ex, input, undefined);
         return;
       }
-      ex.settle(handler.parse!(body, input), (request) => {
-        if (source?.in === 'body') {
-          const poolId = (request as Record<string, unknown>)[source.field];
-          if (typeof poolId === 'number') {
-            input.poolId = poolId;
-            if (!this.checkPool(ex, spec, poolId)) return;
-          }
-        }
-        handler.handle(ex, input, request);
-      });
+      const request = handler.parse!(body, input);
+      if (request instanceof Promise) {
+        request.then(
+          (parsed: unknown) => this.handleParsed(ex, route, input, parsed),
+          (err: unknown) => ex.sendError(err),
+        );
+      } else {
+        this.handleParsed(ex, route, input, request);
+      }
+    } catch (err) {
+      ex.sendError(err);
+    }
+  }
+
+  /** The body's pool id through the pool hook, then the handler. */
+  private handleParsed(ex: Exchange, route: BoundRoute, input: RouteInput, request: unknown): void {
+    try {
+      const source = route.spec.poolId;
+      if (source?.in === 'body') {
+        const poolId = (request as Record<string, unknown>)[source.field];
+        if (typeof poolId === 'number' && !this.checkPool(ex, route.spec, poolId)) return;
+      }
+      route.handler.handle(ex, input, request);
     } catch (err) {
       ex.sendError(err);
     }

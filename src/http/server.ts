@@ -30,8 +30,10 @@ export interface ServerDeps {
   metrics: Metrics;
   logger: Logger;
   offload: RequestOffload | null;
-  /** Cluster mode (--shard-map): pools of other shards are refused with 421 (router.ts's pool hook); null: every pool is served here. */
-  cluster: ClusterDeps | null;
+  /** Cluster mode (--shard-map): the pool hook refuses other shards' pools with 421; absent: every pool is served here. */
+  cluster?: ClusterDeps | null;
+  /** Refuses pools this instance does not serve (see router.ts); in cluster mode the shard gate is this hook. */
+  poolGuard?: PoolGuard;
 }
 
 export class PoolqServer implements ExchangeHooks, RouterHost {
@@ -58,7 +60,7 @@ export class PoolqServer implements ExchangeHooks, RouterHost {
       openApiJson: JSON.stringify(buildOpenApiDocument()),
       writer: () => this.writer!,
       state: () => this.state,
-      cluster: deps.cluster === null ? null : { gate: deps.cluster.gate, admin: new ClusterAdmin(deps.cluster) },
+      cluster: deps.cluster == null ? null : { gate: deps.cluster.gate, admin: new ClusterAdmin(deps.cluster) },
     });
     const limits = {
       maxBytes: config.maxBodyBytes,
@@ -69,7 +71,7 @@ export class PoolqServer implements ExchangeHooks, RouterHost {
     const gate = deps.cluster?.gate;
     const poolGuard: PoolGuard | null =
       gate === undefined
-        ? null
+        ? (deps.poolGuard ?? null)
         : (poolId) => {
             const error = gate.misdirection(poolId);
             return error === null ? null : { error };

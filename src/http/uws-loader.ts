@@ -3,7 +3,7 @@
 // mirrored by @trufflesuite/uws-js-unofficial (Node 16/18/20) and
 // @btc-vision/uwebsockets.js (Node 22+, newer glibc). The trufflesuite package
 // silently falls back to a pure-JS server on an unsupported Node (about 2.6x
-// slower here, ../shared/performance.md), so we check that `App` is native code.
+// slower, docs/performance.md), so we check that `App` is native code.
 
 import { createRequire } from 'node:module';
 import type * as UwsTypes from '@trufflesuite/uws-js-unofficial';

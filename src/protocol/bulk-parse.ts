@@ -1,11 +1,10 @@
 // A byte-level fast path for large append bodies — {"poolId": n, "poolValues": [...]}
 // and bare [...] arrays — that reads numbers straight from the request bytes
 // into a Float64Array, and for the common /query body {"poolId": n, "percentile": p}
-// (parseQueryBodyFast, at the end). The general path (JSON.parse of body.toString()) builds
-// a 10 MB string and a million-element JS array for a 10⁶-value body; on this
-// VM, where first touches of fresh memory cost ~4 ms/MiB, that was ~40 ms of
-// decoding plus ~100 ms of JSON.parse per batch on the worker, CPU taken from
-// the event loop on 2 cores (bench:latency).
+// (parseQueryBodyFast, at the end). The general path (JSON.parse of body.toString())
+// builds a 10 MB string and a million-element JS array for a 10⁶-value body, and
+// on two cores the worker's ~100 ms of JSON.parse is CPU taken from the event
+// loop (docs/performance.md).
 //
 // The fast path only ever accepts bodies the general path accepts, with the
 // same result: anything it does not recognise — other keys, duplicate keys,
@@ -270,8 +269,9 @@ const PERCENTILE_KEY = Buffer.from('percentile', 'latin1');
  * {"poolId": n, "percentile": p} (either key order, p in [0, 100]), or null:
  * use the general path (other keys such as percentiles or method, and every
  * error). The /query body is small, and this path is for its per-request
- * cost: JSON.parse of body.toString() plus the validator took ~500 ns, a third
- * of it making strings and an object only to read two numbers.
+ * cost: JSON.parse of body.toString() plus the validator spend a third of their
+ * time making strings and an object only to read two numbers; this path takes
+ * about a third of their time (docs/decisions/validation.md).
  */
 export function parseQueryBodyFast(bytes: Uint8Array): QueryRequest | null {
   const r = new Reader(bytes);

@@ -45,7 +45,6 @@ export const ERROR_MEANING: Readonly<Record<ErrorCode, string>> = {
 
 /** Headers that come with an error code, by name → description. */
 export const ERROR_HEADERS: Readonly<Partial<Record<ErrorCode, Readonly<Record<string, string>>>>> = {
-  unauthorized: { 'www-authenticate': 'Bearer' },
+  unauthorized: { 'www-authenticate': 'The scheme to authenticate with: `Bearer`.' },
   unavailable: { 'retry-after': "Seconds to wait before retrying (sent while recovering, and while the pool's bucket moves)." },
-  method_not_allowed: { allow: 'The methods the path serves.' },
 };

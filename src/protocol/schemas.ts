@@ -3,7 +3,7 @@
 // document (src/http/openapi.ts) publishes as components. They describe; the
 // hand-written parsers in validate.ts and bulk-parse.ts enforce, because they
 // name the exact offending field and copy values into a Float64Array in the
-// same pass (docs/decisions/validation.md). test/protocol-schemas.test.ts
+// same pass (docs/decisions/validation.md). test/http-request-schemas.test.ts
 // compiles these schemas and holds the parsers to them on generated bodies.
 
 import { Type, type TSchema } from '@sinclair/typebox';

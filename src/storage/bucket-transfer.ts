@@ -2,17 +2,18 @@
 // An export is a snapshot file (snapshot-format.ts, format v1, seq 0) holding
 // just the exported pools, so the bytes are checked by the same CRCs and the
 // same reader as a snapshot on disk. An import goes through the PoolWriter like
-// any change: per pool a delete record, then the pool's runs as append records,
-// so it is as durable as appends under the same --fsync and survives a SIGKILL
-// the same way. It replaces what the instance held for those pools, which makes
-// a repeated import after a failed one converge to the exported state.
+// any change: per pool a delete record, then the pool's runs as append records
+// (one transaction when they fit in IMPORT_WAVE_BYTES, so a crash leaves such a
+// pool whole or absent), as durable as appends under the same --fsync. It
+// replaces what the instance held for those pools, which makes a repeated
+// import after a failed one converge to the exported state.
 
 import type { QuantileEngine } from '../core/engine.js';
 import type { SortedRun } from '../core/sorted-run.js';
 import type { FileHandle, FileLayer } from './file-layer.js';
 import type { PoolWriter } from './pool-writer.js';
 import { encodeSnapshot, readSnapshotFile, type SnapshotPool } from './snapshot-format.js';
-import { MAX_RECORD_VALUES } from './wal-format.js';
+import { MAX_RECORD_VALUES } from './wal-record-v2.js';
 
 export interface TransferSummary {
   pools: number;
@@ -48,24 +49,30 @@ const IMPORT_WAVE_BYTES = 8 << 20;
 export async function importPools(writer: PoolWriter, pools: readonly SnapshotPool[]): Promise<TransferSummary> {
   let wave: Promise<unknown>[] = [];
   let waveBytes = 0;
-  const submit = (result: unknown, bytes: number): Promise<void> | null => {
+  const submit = async (result: unknown, bytes: number): Promise<void> => {
     if (result instanceof Promise) wave.push(result);
     waveBytes += bytes;
-    if (waveBytes < IMPORT_WAVE_BYTES) return null;
-    const pending = Promise.all(wave).then(() => undefined);
+    if (waveBytes < IMPORT_WAVE_BYTES) return;
+    const pending = wave;
     wave = [];
     waveBytes = 0;
-    return pending;
+    await Promise.all(pending);
   };
   let values = 0;
   for (const pool of pools) {
     await submit(writer.deletePool(pool.poolId), 0);
+    const parts: SortedRun[] = [];
     for (const run of pool.runs) {
       for (let at = 0; at < run.length; at += MAX_RECORD_VALUES) {
-        const part = (at === 0 && run.length <= MAX_RECORD_VALUES ? run : run.subarray(at, at + MAX_RECORD_VALUES)) as SortedRun;
-        values += part.length;
-        await submit(writer.append(pool.poolId, part), part.length * 8);
+        parts.push((at === 0 && run.length <= MAX_RECORD_VALUES ? run : run.subarray(at, at + MAX_RECORD_VALUES)) as SortedRun);
       }
+    }
+    const count = parts.reduce((n, part) => n + part.length, 0);
+    values += count;
+    if (count * 8 <= IMPORT_WAVE_BYTES) {
+      await submit(writer.appendAll(parts.map((run) => ({ poolId: pool.poolId, run }))), count * 8);
+    } else {
+      for (const part of parts) await submit(writer.append(pool.poolId, part), part.length * 8);
     }
   }
   await Promise.all(wave);

@@ -43,10 +43,10 @@ export class CommitQueue {
     return this.queued.length > 0 ? this.queued[0].seq : undefined;
   }
 
-  /** Whether `bytes` more would pass a bound (a lone record of any size is always taken). */
-  isFull(bytes: number): boolean {
+  /** Whether `count` more records of `bytes` in all would pass a bound (into an empty queue, any commit fits). */
+  isFull(bytes: number, count: number): boolean {
     const records = this.records;
-    return records >= this.maxRecords || (records > 0 && this.bytes + bytes > this.maxBytes);
+    return records > 0 && (records + count > this.maxRecords || this.bytes + bytes > this.maxBytes);
   }
 
   push(record: LogRecord): void {

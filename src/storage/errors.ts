@@ -28,6 +28,24 @@ export class StorageCorruptionError extends PoolqError {
   }
 }
 
+/**
+ * An idempotency key was reused for a different change (another pool, another
+ * value count, another number of items). The change is refused and nothing is
+ * applied; the first change's outcome stands. Its code is 'invalid_request'
+ * (field `key`) so the HTTP status table maps it today; `reason` tells it
+ * apart from other bad input.
+ */
+export class IdempotencyConflictError extends PoolqError {
+  readonly reason = 'idempotency_conflict' as const;
+  readonly key: string;
+
+  constructor(key: string, why: string) {
+    super('invalid_request', `idempotency key ${JSON.stringify(key)} was already used for a different change: ${why}.`, 'key');
+    this.name = 'IdempotencyConflictError';
+    this.key = key;
+  }
+}
+
 /** The data directory cannot be created, read or written (EACCES, EROFS, ENOTDIR, ENOSPC…). */
 export function dataDirUnusable(dataDir: string, action: string, cause: unknown): PoolqError {
   const err = new PoolqError('unavailable', `data directory ${dataDir} is not usable: cannot ${action} (${describeIoError(cause)}).`);

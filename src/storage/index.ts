@@ -23,4 +23,8 @@ export {
   type SnapshotPool,
   type SnapshotSummary,
 } from './snapshot-format.js';
-export { segmentFileName, encodeSegmentHeader, encodeRecord, WalOp, MAX_RECORD_VALUES } from './wal-format.js';
+export { segmentFileName, encodeSegmentHeader, WalOp, WalFlag, WAL_VERSION, MAX_KEY_BYTES } from './wal-format.js';
+export { encodeRecordV2, MAX_RECORD_VALUES } from './wal-record-v2.js';
+export { encodeRecordV1 } from './wal-record-v1.js';
+export { IdempotencyConflictError } from './errors.js';
+export type { AppendItem, AppendOptions, AppendResult } from './pool-writer.js';

@@ -21,13 +21,14 @@
 //    in the page cache), and the directory fsync'ed if anything was removed.
 
 import type { QuantileEngine } from '../core/engine.js';
-import { PoolqError } from '../core/errors.js';
-import { bestEffort, dataDirUnusable, StorageCorruptionError } from './errors.js';
-import type { FileHandle, FileLayer } from './file-layer.js';
-import { findProofOfDurability, readRecordAt, SegmentReader } from './segment-reader.js';
+import { dataDirUnusable, StorageCorruptionError } from './errors.js';
+import type { FileLayer } from './file-layer.js';
+import { IdempotencyKeys, KEY_DEFAULTS } from './idempotency-keys.js';
+import { keysFileName, KeysFileInvalid, parseKeysFileName, readKeysFile } from './keys-file.js';
+import { pathIn, replayLog, type Recovery } from './log-replay.js';
 import { parseSnapshotFileName, readSnapshotFile, SnapshotInvalid, type LoadedSnapshot } from './snapshot-format.js';
 import type { RecoveredState, RecoveryReport, SegmentInfo, SnapshotFileInfo, StorageLogger } from './storage-types.js';
-import { decodeSegmentHeader, parseSegmentFileName, SEGMENT_HEADER_BYTES, WalOp } from './wal-format.js';
+import { parseSegmentFileName } from './wal-format.js';
 
 export type { RecoveredState, RecoveryReport, SegmentInfo, SnapshotFileInfo, StorageLogger } from './storage-types.js';
 
@@ -36,12 +37,8 @@ export interface RecoverOptions {
   dataDir: string;
   engine: QuantileEngine;
   logger: StorageLogger;
-}
-
-/** One recovery in progress: its inputs, its report, and whether the directory changed. */
-interface Recovery extends RecoverOptions {
-  report: RecoveryReport;
-  dirDirty: boolean;
+  /** Filled with the idempotency keys of the snapshot's key file and the replayed log. Default: a table with the default window. */
+  keys?: IdempotencyKeys;
 }
 
 interface CorruptSnapshot {
@@ -53,22 +50,24 @@ interface CorruptSnapshot {
 interface Listing {
   snapshotFiles: SnapshotFileInfo[];
   segmentFiles: SegmentInfo[];
+  /** Key files by snapshot seq. */
+  keyFiles: Map<number, string>;
 }
-
-const pathIn = (rec: Recovery, name: string) => `${rec.dataDir}/${name}`;
 
 /** Fills `engine` (which must be empty) from `dataDir`; see the rules at the top of this file. */
 export async function recover(options: RecoverOptions): Promise<RecoveredState> {
   const started = Date.now();
-  const rec: Recovery = { ...options, report: emptyReport(), dirDirty: false };
-  const { snapshotFiles, segmentFiles } = await listDataDir(rec);
-  const { loaded, corrupt } = await loadNewestSnapshot(rec, snapshotFiles);
+  const keys = options.keys ?? new IdempotencyKeys({ ...KEY_DEFAULTS, clock: Date.now });
+  const rec: Recovery = { ...options, keys, report: emptyReport(), dirDirty: false };
+  const { snapshotFiles, segmentFiles, keyFiles } = await listDataDir(rec);
+  await removeOrphanKeyFiles(rec, keyFiles, snapshotFiles);
+  const { loaded, corrupt } = await loadNewestSnapshot(rec, snapshotFiles, keyFiles);
   const refuse = (why: string): never => refuseForCorruptSnapshot(rec, corrupt, why);
   const segments = await replayLog(rec, segmentFiles, loaded?.seq ?? 0, corrupt.length > 0 ? refuse : null);
   await setAsideCorruptSnapshots(rec, corrupt, refuse);
   await syncDirectoryIfChanged(rec);
   rec.report.durationMs = Date.now() - started;
-  const snapshots = snapshotFiles.filter((s) => !corrupt.some((c) => c.info === s));
+  const snapshots = snapshotFiles.filter((s) => !corrupt.some((c) => c.info === s)).map((s) => ({ ...s, keysFile: keyFiles.get(s.seq) }));
   return { report: rec.report, segments, snapshots };
 }
 
@@ -89,7 +88,7 @@ function emptyReport(): RecoveryReport {
   };
 }
 
-/** Phase 1: create the directory if needed, remove `*.tmp` files, list snapshots and segments. */
+/** Phase 1: create the directory if needed, remove `*.tmp` files, list snapshots, key files and segments. */
 async function listDataDir(rec: Recovery): Promise<Listing> {
   const { files, dataDir, report, logger } = rec;
   try {
@@ -105,6 +104,7 @@ async function listDataDir(rec: Recovery): Promise<Listing> {
   }
   const snapshotFiles: SnapshotFileInfo[] = [];
   const segmentFiles: SegmentInfo[] = [];
+  const keyFiles = new Map<number, string>();
   for (const name of names) {
     if (name.endsWith('.tmp')) {
       try {
@@ -120,17 +120,41 @@ async function listDataDir(rec: Recovery): Promise<Listing> {
     if (snapSeq !== null) snapshotFiles.push({ name, seq: snapSeq });
     const firstSeq = parseSegmentFileName(name);
     if (firstSeq !== null) segmentFiles.push({ name, firstSeq, bytes: 0 });
+    const keysSeq = parseKeysFileName(name);
+    if (keysSeq !== null) keyFiles.set(keysSeq, name);
   }
   if (report.removedTempFiles.length > 0) logger.info({ files: report.removedTempFiles }, 'storage: removed leftover temporary files');
   snapshotFiles.sort((a, b) => a.seq - b.seq);
   segmentFiles.sort((a, b) => a.firstSeq - b.firstSeq);
-  return { snapshotFiles, segmentFiles };
+  return { snapshotFiles, segmentFiles, keyFiles };
 }
 
-/** Phase 2: load the newest snapshot that verifies into the engine; note the newer ones that failed. */
+/**
+ * A key file is written before its snapshot is renamed into place; one whose
+ * snapshot never arrived (or was cleaned up) belongs to nothing: removed.
+ */
+async function removeOrphanKeyFiles(
+  rec: Recovery,
+  keyFiles: Map<number, string>,
+  snapshotFiles: readonly SnapshotFileInfo[],
+): Promise<void> {
+  for (const [seq, name] of keyFiles) {
+    if (snapshotFiles.some((s) => s.seq === seq)) continue;
+    try {
+      await rec.files.unlink(pathIn(rec, name));
+    } catch (err) {
+      throw dataDirUnusable(rec.dataDir, `remove the orphaned ${name}`, err);
+    }
+    keyFiles.delete(seq);
+    rec.dirDirty = true;
+  }
+}
+
+/** Phase 2: load the newest snapshot that verifies into the engine, and its idempotency keys; note the newer ones that failed. */
 async function loadNewestSnapshot(
   rec: Recovery,
   snapshotFiles: readonly SnapshotFileInfo[],
+  keyFiles: ReadonlyMap<number, string>,
 ): Promise<{ loaded: LoadedSnapshot | null; corrupt: CorruptSnapshot[] }> {
   const { files, dataDir, report, logger, engine } = rec;
   let loaded: LoadedSnapshot | null = null;
@@ -153,8 +177,22 @@ async function loadNewestSnapshot(
     report.snapshotSeq = loaded.seq;
     report.snapshotPools = loaded.pools.length;
     report.snapshotValues = loaded.values;
+    const keysName = keyFiles.get(loaded.seq);
+    if (keysName !== undefined) await loadKeyFile(rec, keysName);
   }
   return { loaded, corrupt };
+}
+
+/** A snapshot written before keys were logged has no key file: its keys are simply none. A damaged one refuses start-up. */
+async function loadKeyFile(rec: Recovery, name: string): Promise<void> {
+  try {
+    const contents = await readKeysFile(rec.files, pathIn(rec, name));
+    if (keysFileName(contents.seq) !== name) throw new KeysFileInvalid(16, `header seq ${contents.seq} does not match the file name`);
+    rec.keys.load(contents.entries, contents.latestMs);
+  } catch (err) {
+    if (err instanceof KeysFileInvalid) throw new StorageCorruptionError(pathIn(rec, name), err.offset, err.reason);
+    throw dataDirUnusable(rec.dataDir, `read ${name}`, err);
+  }
 }
 
 function refuseForCorruptSnapshot(rec: Recovery, corrupt: readonly CorruptSnapshot[], why: string): never {
@@ -164,193 +202,6 @@ function refuseForCorruptSnapshot(rec: Recovery, corrupt: readonly CorruptSnapsh
     newest.error.offset,
     `${newest.error.reason}; no older snapshot can replace it because ${why}`,
   );
-}
-
-/** Where replay stands: the next seq to apply, and the snapshot it started from. */
-interface ReplayPosition {
-  expected: number;
-  snapshotSeq: number;
-}
-
-/**
- * Phase 3: replay every segment in firstSeq order from snapshotSeq + 1, cutting
- * a torn tail off the last one. Returns the segments still on disk. A missing
- * record is blamed on `refuse` (a skipped corrupt snapshot) when there is one.
- */
-async function replayLog(
-  rec: Recovery,
-  segmentFiles: SegmentInfo[],
-  snapshotSeq: number,
-  refuse: ((why: string) => never) | null,
-): Promise<SegmentInfo[]> {
-  const at: ReplayPosition = { expected: snapshotSeq + 1, snapshotSeq };
-  const kept: SegmentInfo[] = [];
-  for (let i = 0; i < segmentFiles.length; i++) {
-    const seg = segmentFiles[i];
-    const isLast = i === segmentFiles.length - 1;
-    const neededEnd = isLast ? Number.POSITIVE_INFINITY : segmentFiles[i + 1].firstSeq - 1;
-    if (neededEnd < at.expected) {
-      // Every record it holds is in the snapshot or superseded: left for cleanup.
-      seg.bytes = await sizeOf(rec.files, pathIn(rec, seg.name)).catch((err: unknown) => {
-        throw dataDirUnusable(rec.dataDir, `open ${seg.name}`, err);
-      });
-      kept.push(seg);
-      continue;
-    }
-    if (seg.firstSeq > at.expected) {
-      const why = `the log resumes at seq ${seg.firstSeq} (${seg.name}) but seq ${at.expected} is missing`;
-      if (refuse !== null) refuse(why);
-      throw new StorageCorruptionError(pathIn(rec, seg.name), 0, `${why}; the state after seq ${at.expected - 1} cannot be rebuilt`);
-    }
-    if (await replaySegment(rec, seg, isLast, neededEnd, at)) kept.push(seg);
-  }
-  rec.report.lastSeq = at.expected - 1;
-  return kept;
-}
-
-async function sizeOf(files: FileLayer, path: string): Promise<number> {
-  const file = await files.open(path, 'read');
-  try {
-    return await file.size();
-  } finally {
-    await bestEffort(() => file.close());
-  }
-}
-
-/** Replays one segment; returns false when the segment was an unfinished creation and has been removed. */
-async function replaySegment(rec: Recovery, seg: SegmentInfo, isLast: boolean, neededEnd: number, at: ReplayPosition): Promise<boolean> {
-  const path = pathIn(rec, seg.name);
-  let file: FileHandle;
-  try {
-    file = await rec.files.open(path, isLast ? 'readwrite' : 'read');
-  } catch (err) {
-    throw dataDirUnusable(rec.dataDir, `open ${seg.name}`, err);
-  }
-  rec.report.segmentsRead++;
-  let keep = true;
-  try {
-    const size = await file.size();
-    seg.bytes = size;
-    const reader = new SegmentReader(file, size);
-    const headerView = await reader.view(0, SEGMENT_HEADER_BYTES);
-    const header =
-      headerView === null ? { error: `file is ${size} bytes, shorter than the segment header` } : decodeSegmentHeader(headerView);
-    const headerError =
-      'error' in header
-        ? header.error
-        : header.firstSeq !== seg.firstSeq
-          ? `header says firstSeq ${header.firstSeq}, the name ${seg.firstSeq}`
-          : null;
-    if (headerError !== null) {
-      if (!isLast) throw new StorageCorruptionError(path, 0, `bad segment header: ${headerError}`);
-      keep = !(await dropUnfinishedSegment(rec, path, reader, headerError, at.snapshotSeq));
-    } else {
-      await replayRecords(rec, path, seg, file, reader, isLast, neededEnd, at);
-      if (isLast) await file.datasync();
-    }
-  } catch (err) {
-    // Corruption, and an engine refusing a replayed change (e.g. the WASM
-    // engine out of memory), are reported as they are; the rest is I/O.
-    if (err instanceof PoolqError) throw err;
-    throw dataDirUnusable(rec.dataDir, `read or repair ${seg.name}`, err);
-  } finally {
-    await bestEffort(() => file.close());
-  }
-  if (!keep) {
-    try {
-      await rec.files.unlink(path);
-    } catch (err) {
-      throw dataDirUnusable(rec.dataDir, `remove ${seg.name}`, err);
-    }
-    rec.dirDirty = true;
-  }
-  return keep;
-}
-
-/**
- * The writer makes a segment's header durable before any record goes in, so a
- * last segment with a bad header and no valid record after it is an
- * unfinished creation: it is to be removed (returns true). A valid record in it
- * is corruption.
- */
-async function dropUnfinishedSegment(
-  rec: Recovery,
-  path: string,
-  reader: SegmentReader,
-  headerError: string,
-  snapshotSeq: number,
-): Promise<boolean> {
-  const proof = await findProofOfDurability(reader, 8, 0, snapshotSeq);
-  if (proof !== null)
-    throw new StorageCorruptionError(path, 0, `bad segment header (${headerError}) but a valid record follows at offset ${proof}`);
-  rec.logger.warn({ file: path, bytes: reader.size, reason: headerError }, 'wal: removing a segment whose creation did not finish');
-  rec.report.tornBytes += reader.size;
-  return true;
-}
-
-/** Applies the segment's records from `at.expected` on, up to `neededEnd`; handles a bad record as corruption or torn tail. */
-async function replayRecords(
-  rec: Recovery,
-  path: string,
-  seg: SegmentInfo,
-  file: FileHandle,
-  reader: SegmentReader,
-  isLast: boolean,
-  neededEnd: number,
-  at: ReplayPosition,
-): Promise<void> {
-  const { engine, report } = rec;
-  const size = reader.size;
-  let pos = SEGMENT_HEADER_BYTES;
-  let prev = seg.firstSeq - 1;
-  let bad: { pos: number; reason: string } | null = null;
-  while (pos < size && !(prev >= neededEnd)) {
-    const read = await readRecordAt(reader, pos, (h) => h.seq === at.expected);
-    if ('invalid' in read) {
-      bad = { pos, reason: read.invalid };
-      break;
-    }
-    const h = read.header;
-    if (h.seq !== prev + 1) {
-      bad = { pos, reason: `sequence jumps from ${prev} to ${h.seq}` };
-      break;
-    }
-    if (h.seq === at.expected) {
-      if (h.op === WalOp.append) engine.appendSortedRun(h.poolId, read.run!);
-      else engine.deletePool(h.poolId);
-      at.expected++;
-      report.recordsReplayed++;
-    } else {
-      report.recordsSkipped++;
-    }
-    prev = h.seq;
-    pos += h.length;
-  }
-
-  if (!isLast) {
-    if (prev < neededEnd) {
-      const reason = bad?.reason ?? `the segment ends at seq ${prev}`;
-      throw new StorageCorruptionError(
-        path,
-        bad?.pos ?? pos,
-        `${reason}, but records up to seq ${neededEnd} belong in this segment (the next starts at ${neededEnd + 1})`,
-      );
-    }
-    return;
-  }
-  if (bad === null) return;
-  const proof = await findProofOfDurability(reader, bad.pos + 8, prev + 1, at.snapshotSeq);
-  if (proof !== null) {
-    throw new StorageCorruptionError(
-      path,
-      bad.pos,
-      `${bad.reason} (seq ${prev + 1}), and the valid record at offset ${proof} was written after that seq was fdatasync'ed`,
-    );
-  }
-  await file.truncate(bad.pos);
-  report.tornBytes += size - bad.pos;
-  seg.bytes = bad.pos;
-  rec.logger.warn({ file: path, offset: bad.pos, bytes: size - bad.pos, reason: bad.reason }, 'wal: cut torn tail');
 }
 
 /** Phase 4: a skipped corrupt snapshot is only harmless if the log reached its seq; then it is renamed `*.corrupt`. */

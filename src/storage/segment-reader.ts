@@ -1,11 +1,14 @@
 // Reading one WAL segment during recovery: buffered positional reads, one
-// record at a time (values materialised only for records that will be
-// replayed), and the scan that tells a torn tail from corruption.
+// record at a time of either format version (values materialised only for
+// records that will be replayed), and the scan that tells a torn tail from
+// corruption.
 
-import { allocateRun, type SortedRun } from '../core/sorted-run.js';
+import { allocateRun } from '../core/sorted-run.js';
 import { bytesOf, crc32cOf, maskCrc } from './binary.js';
 import type { FileHandle } from './file-layer.js';
-import { decodeRecordHeader, recordCrc, RECORD_HEADER_BYTES, WalOp, type DecodedRecordHeader } from './wal-format.js';
+import { headerCrc, paddedKeyBytes, type WalRecordHeader, type WalVersion } from './wal-format.js';
+import { decodeRecordHeaderV1, V1_RECORD_HEADER_BYTES } from './wal-record-v1.js';
+import { decodeRecordHeaderV2, V2_RECORD_HEADER_BYTES } from './wal-record-v2.js';
 
 const READ_WINDOW_BYTES = 1 << 20;
 
@@ -60,57 +63,95 @@ export class SegmentReader {
   }
 }
 
-export type RecordRead = { header: DecodedRecordHeader; run: SortedRun | null } | { invalid: string };
+/** A record as read: its header, and when materialised its key and values (retention: the window as one value). */
+export type RecordRead = { header: WalRecordHeader; key: Uint8Array | null; run: Float64Array | null } | { invalid: string };
 
-/** Reads the record at `pos`; values are only materialised when `materialise` says so. */
+const HEADER_BYTES: Record<WalVersion, number> = { 1: V1_RECORD_HEADER_BYTES, 2: V2_RECORD_HEADER_BYTES };
+const DECODERS: Record<WalVersion, (bytes: Uint8Array) => WalRecordHeader | null> = { 1: decodeRecordHeaderV1, 2: decodeRecordHeaderV2 };
+
+/**
+ * Reads the record at `pos` of a segment of `version`; key and values are only
+ * materialised when `materialise` says so (the others are CRC-checked as they
+ * stream past).
+ */
 export async function readRecordAt(
   reader: SegmentReader,
   pos: number,
-  materialise: (h: DecodedRecordHeader) => boolean,
+  version: WalVersion,
+  materialise: (h: WalRecordHeader) => boolean,
 ): Promise<RecordRead> {
-  const view = await reader.view(pos, RECORD_HEADER_BYTES);
+  const headerLength = HEADER_BYTES[version];
+  const view = await reader.view(pos, headerLength);
   if (view === null) return { invalid: `${reader.size - pos} bytes at the end, too short for a record header` };
-  const header = decodeRecordHeader(view);
+  const header = DECODERS[version](view);
   if (header === null) return { invalid: 'not a record header (zero-filled or garbage)' };
   if (pos + header.length > reader.size) return { invalid: `a ${header.length}-byte record runs past the end of the file` };
   const headerBytes = view.slice();
-  if (header.op === WalOp.append && materialise(header)) {
-    const run = allocateRun(header.valueCount);
-    const bytes = bytesOf(run);
-    if (!(await reader.readInto(bytes, pos + RECORD_HEADER_BYTES))) return { invalid: 'record truncated' };
-    if (recordCrc(headerBytes, bytes) !== header.storedCrc) return { invalid: 'record CRC mismatch' };
-    return { header, run: run as SortedRun }; // written from a SortedRun, CRC-verified
+  if (!materialise(header)) {
+    return (await crcMatches(reader, pos, headerBytes, header)) ? { header, key: null, run: null } : { invalid: 'record CRC mismatch' };
   }
-  if (!(await crcMatches(reader, pos, headerBytes, header))) return { invalid: 'record CRC mismatch' };
-  return { header, run: null };
+  let crc = headerCrc(headerBytes, headerLength);
+  let key: Uint8Array | null = null;
+  const keyRegion = paddedKeyBytes(header.keyLength);
+  if (keyRegion > 0) {
+    const padded = new Uint8Array(keyRegion);
+    if (!(await reader.readInto(padded, pos + headerLength))) return { invalid: 'record truncated' };
+    crc = crc32cOf(padded, crc);
+    if (padded.subarray(header.keyLength).some((b) => b !== 0)) return { invalid: 'key padding is not zero' };
+    key = padded.subarray(0, header.keyLength);
+  }
+  let run: Float64Array | null = null;
+  if (header.valueCount > 0) {
+    run = allocateRun(header.valueCount);
+    const bytes = bytesOf(run);
+    if (!(await reader.readInto(bytes, pos + headerLength + keyRegion))) return { invalid: 'record truncated' };
+    crc = crc32cOf(bytes, crc);
+  }
+  if (maskCrc(crc) !== header.storedCrc) return { invalid: 'record CRC mismatch' };
+  return { header, key, run };
 }
 
-async function crcMatches(reader: SegmentReader, pos: number, headerBytes: Uint8Array, header: DecodedRecordHeader): Promise<boolean> {
-  let crc = crc32cOf(headerBytes.subarray(0, 4));
-  crc = crc32cOf(headerBytes.subarray(8, RECORD_HEADER_BYTES), crc);
-  const full = await reader.crcOf(pos + RECORD_HEADER_BYTES, header.valueCount * 8, crc);
+async function crcMatches(reader: SegmentReader, pos: number, headerBytes: Uint8Array, header: WalRecordHeader): Promise<boolean> {
+  const rest = header.length - header.headerBytes;
+  const full = await reader.crcOf(pos + header.headerBytes, rest, headerCrc(headerBytes, header.headerBytes));
   return full !== null && maskCrc(full) === header.storedCrc;
+}
+
+/** The valid record header at `p` of a segment of `version` (null: either version), or null. */
+async function headerAt(
+  reader: SegmentReader,
+  p: number,
+  version: WalVersion | null,
+): Promise<{ header: WalRecordHeader; bytes: Uint8Array } | null> {
+  for (const v of version === null ? ([2, 1] as const) : [version]) {
+    const view = await reader.view(p, HEADER_BYTES[v]);
+    if (view === null) continue;
+    const header = DECODERS[v](view);
+    if (header !== null) return { header, bytes: view.slice() };
+  }
+  return null;
 }
 
 /**
  * Looks past a bad spot for a valid record that proves the log was durable
  * beyond it: syncedSeq >= `badSeq` (the writer had fdatasync'ed the bad
  * record before writing this one) and not covered by the snapshot. Returns its
- * offset, or null when everything after the bad spot is a torn tail.
+ * offset, or null when everything after the bad spot is a torn tail. With a
+ * null `version` (the segment header itself is bad) records of either are recognised.
  */
 export async function findProofOfDurability(
   reader: SegmentReader,
   from: number,
   badSeq: number,
   snapshotSeq: number,
+  version: WalVersion | null,
 ): Promise<number | null> {
-  for (let p = Math.ceil(from / 8) * 8; p + RECORD_HEADER_BYTES <= reader.size; p += 8) {
-    const view = await reader.view(p, RECORD_HEADER_BYTES);
-    if (view === null) break;
-    const header = decodeRecordHeader(view);
-    if (header === null || header.syncedSeq < badSeq || header.seq <= snapshotSeq) continue;
-    if (p + header.length > reader.size) continue;
-    if (await crcMatches(reader, p, view.slice(), header)) return p;
+  for (let p = Math.ceil(from / 8) * 8; p + V1_RECORD_HEADER_BYTES <= reader.size; p += 8) {
+    const found = await headerAt(reader, p, version);
+    if (found === null) continue;
+    const { header, bytes } = found;
+    if (header.syncedSeq < badSeq || header.seq <= snapshotSeq || p + header.length > reader.size) continue;
+    if (await crcMatches(reader, p, bytes, header)) return p;
   }
   return null;
 }

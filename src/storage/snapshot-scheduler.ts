@@ -3,12 +3,15 @@
 // point at the writer's appliedSeq), asks the writer to rotate the log, and
 // writes the file asynchronously through the pluggable builder; then rename +
 // directory fsync, and delete older snapshots and the segments the new one
-// covers (docs/storage-format.md, "Snapshot").
+// covers (docs/storage-format.md, "Snapshot"). The idempotency keys as of the
+// same point go into a key file beside it (keys-file.ts).
 
 import type { QuantileEngine } from '../core/engine.js';
 import { unavailable } from '../core/errors.js';
 import { bestEffort, describeIoError, ioErrorCode } from './errors.js';
 import type { FileLayer } from './file-layer.js';
+import type { IdempotencyKeys } from './idempotency-keys.js';
+import { writeKeysFile } from './keys-file.js';
 import { snapshotFileName, type SnapshotBuilder, type SnapshotPool } from './snapshot-format.js';
 import type { SnapshotFileInfo, StorageLogger } from './storage-types.js';
 import type { WalWriter } from './wal-writer.js';
@@ -20,6 +23,7 @@ export interface SnapshotSchedulerConfig {
   logger: StorageLogger;
   builder: SnapshotBuilder;
   writer: WalWriter;
+  keys: IdempotencyKeys;
   /** Snapshot files recovery left on disk, ascending seq. */
   snapshots: SnapshotFileInfo[];
   /** Seq of the snapshot recovery loaded (0: none). */
@@ -111,16 +115,21 @@ export class SnapshotScheduler {
     if (seq === this.lastSnapshotSeq) return;
     const started = Date.now();
     const pools = this.capturePools(); // synchronous: one consistent point at `seq`
+    const keys = this.config.keys.capture(seq);
     const walBytesAtCapture = writer.bytesWritten;
     const rotated = writer.requestRotation();
     const name = snapshotFileName(seq);
     const tmpPath = `${dataDir}/${name}.tmp`;
+    let keysFile: string | undefined;
     try {
       await this.config.builder(tmpPath, seq, pools);
+      // The keys go first: a snapshot on disk always has its keys beside it.
+      if (keys.entries.length > 0 || keys.latestMs > 0) keysFile = await writeKeysFile(files, dataDir, { seq, ...keys });
       await files.rename(tmpPath, `${dataDir}/${name}`);
       await files.fsyncDir(dataDir);
     } catch (err) {
       await bestEffort(() => files.unlink(tmpPath));
+      if (keysFile !== undefined) await bestEffort(() => files.unlink(`${dataDir}/${keysFile}`));
       this.lastSnapshotError = describeIoError(err);
       logger.error({ seq, err: this.lastSnapshotError }, 'snapshot: failed');
       await rotated;
@@ -132,7 +141,7 @@ export class SnapshotScheduler {
     this.lastSnapshotError = null;
     this.walBytesAtSnapshot = walBytesAtCapture;
     this.snapshots = this.snapshots.filter((s) => s.name !== name);
-    this.snapshots.push({ name, seq });
+    this.snapshots.push({ name, seq, keysFile });
     await rotated;
     await this.cleanup(seq);
     logger.info({ seq, pools: pools.length, ms: this.lastSnapshotMs }, 'snapshot: written');
@@ -142,7 +151,10 @@ export class SnapshotScheduler {
   private async cleanup(seq: number): Promise<void> {
     const { files, dataDir, writer, logger } = this.config;
     const doomed = writer.segments.coveredBy(seq);
-    for (const snap of this.snapshots) if (snap.seq < seq) doomed.push(snap.name);
+    for (const snap of this.snapshots) {
+      if (snap.seq < seq) doomed.push(snap.name);
+      if (snap.seq < seq && snap.keysFile !== undefined) doomed.push(snap.keysFile);
+    }
     let removed = 0;
     for (const name of doomed) {
       try {

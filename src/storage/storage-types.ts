@@ -3,9 +3,8 @@
 // logger every part writes to.
 
 import type { AppendOutcome } from '../core/engine.js';
-import type { SortedRun } from '../core/sorted-run.js';
 import type { FsyncPolicy } from './pool-writer.js';
-import type { WalOp } from './wal-format.js';
+import type { RecordBodyV2 } from './wal-record-v2.js';
 
 export interface StorageLogger {
   info(obj: object, msg?: string): void;
@@ -27,6 +26,8 @@ export interface SegmentInfo {
 export interface SnapshotFileInfo {
   name: string;
   seq: number;
+  /** Its key file, if it has one. */
+  keysFile?: string;
 }
 
 export interface RecoveryReport {
@@ -98,20 +99,24 @@ export interface DurableStoreGauges {
   writable(): boolean;
 }
 
-/** Settles a change submitted under `always` once it is applied (or refused). */
-export interface Waiter {
-  resolve(value: AppendOutcome | boolean): void;
+/**
+ * `always`: one acknowledgement for one or more records (a transaction). Each
+ * applied record adds its result; the last one settles it.
+ */
+export interface PendingCommit {
+  results: ChangeResult[];
+  settle(results: ChangeResult[]): void;
   reject(error: Error): void;
 }
 
-/** One change on its way into the log. */
-export interface LogRecord {
+/** What applying one record gave: an append's outcome, whether a delete found the pool, nothing for retention. */
+export type ChangeResult = AppendOutcome | boolean | null;
+
+/** One change on its way into the log (the version 2 record fields, plus its place in the write path). */
+export interface LogRecord extends RecordBodyV2 {
   seq: number;
-  op: WalOp;
-  poolId: number;
-  run: SortedRun | null;
   /** Encoded size. */
   bytes: number;
-  /** `always` only: settled when the record is applied (or refused). */
-  waiter: Waiter | null;
+  /** `always` only: the commit it belongs to, settled once its last record is applied (or refused). */
+  commit: PendingCommit | null;
 }

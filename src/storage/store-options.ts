@@ -6,6 +6,7 @@ import type { QuantileEngine } from '../core/engine.js';
 import { invalidOption } from '../core/errors.js';
 import { nodeFileLayer, type FileLayer } from './file-layer.js';
 import type { FsyncPolicy } from './pool-writer.js';
+import { KEY_DEFAULTS } from './idempotency-keys.js';
 import { writeSnapshotFile, type SnapshotBuilder } from './snapshot-format.js';
 import { silentLogger, type StorageLogger } from './storage-types.js';
 
@@ -42,6 +43,12 @@ export interface DurableStoreOptions {
    * bypasses `files`, so only use it with the real file layer.
    */
   buildSnapshot?: SnapshotBuilder;
+  /** Wall clock, ms since the epoch: the default time of a change and the idempotency window's clock. Default Date.now. */
+  clock?: () => number;
+  /** How long an idempotency key is remembered, counted from its record's time. Default 24 h. */
+  idempotencyWindowMs?: number;
+  /** At most this many idempotency keys are remembered; past it the oldest is forgotten. Default 1 000 000. */
+  maxIdempotencyKeys?: number;
 }
 
 export const STORE_DEFAULTS = {
@@ -52,6 +59,8 @@ export const STORE_DEFAULTS = {
   maxPendingRecords: 100_000,
   retryBackoffMs: 1000,
   commitGatherMs: 0.5,
+  idempotencyWindowMs: KEY_DEFAULTS.windowMs,
+  maxIdempotencyKeys: KEY_DEFAULTS.maxEntries,
 };
 
 /** The numeric settings, defaults filled in. */
@@ -63,6 +72,8 @@ export interface StoreTuning {
   maxPendingRecords: number;
   retryBackoffMs: number;
   commitGatherMs: number;
+  idempotencyWindowMs: number;
+  maxIdempotencyKeys: number;
 }
 
 /** Everything the store runs with, validated and defaulted. */
@@ -74,6 +85,7 @@ export interface StoreSettings extends StoreTuning {
   files: FileLayer;
   logger: StorageLogger;
   buildSnapshot: SnapshotBuilder;
+  clock: () => number;
 }
 
 function optionalNumber(options: object, name: keyof StoreTuning, min: number): number {
@@ -95,6 +107,8 @@ export function resolveStoreOptions(options: DurableStoreOptions): StoreSettings
   if (typeof engine !== 'object' || engine === null || typeof engine.appendSortedRun !== 'function')
     throw invalidOption('engine', 'a QuantileEngine', typeof engine);
   if (engine.poolIds().length > 0) throw invalidOption('engine', 'an empty engine (recovery fills it)', `${engine.poolIds().length} pools`);
+  if (options.clock !== undefined && typeof options.clock !== 'function')
+    throw invalidOption('clock', 'a function returning ms since the epoch', typeof options.clock);
   const files = options.files ?? nodeFileLayer;
   return {
     dataDir: options.dataDir.length > 1 ? options.dataDir.replace(/\/+$/, '') : options.dataDir,
@@ -110,5 +124,8 @@ export function resolveStoreOptions(options: DurableStoreOptions): StoreSettings
     maxPendingRecords: optionalNumber(options, 'maxPendingRecords', 1),
     retryBackoffMs: optionalNumber(options, 'retryBackoffMs', 0),
     commitGatherMs: optionalNumber(options, 'commitGatherMs', 0),
+    idempotencyWindowMs: optionalNumber(options, 'idempotencyWindowMs', 0),
+    maxIdempotencyKeys: optionalNumber(options, 'maxIdempotencyKeys', 0),
+    clock: options.clock ?? Date.now,
   };
 }

@@ -4,7 +4,8 @@
 
 import { bytesOf, viewOf } from './binary.js';
 import type { LogRecord } from './storage-types.js';
-import { encodeRecordInto, RECORD_HEADER_BYTES, writeRecordHeader } from './wal-format.js';
+import { paddedKeyBytes } from './wal-format.js';
+import { encodeRecordIntoV2, V2_RECORD_HEADER_BYTES, writeRecordHeaderV2 } from './wal-record-v2.js';
 
 /** Values up to this size are copied into the batch buffer; larger runs are written from place. */
 const INLINE_VALUE_BYTES = 64 << 10;
@@ -17,10 +18,12 @@ export interface EncodedBatch {
   bytes: number;
 }
 
-/** Encodes `batch` in order, every record carrying `syncedSeq`. */
+const writtenFromPlace = (r: LogRecord) => r.run !== null && r.run.length * 8 > INLINE_VALUE_BYTES;
+
+/** Encodes `batch` in order (format version 2), every record carrying `syncedSeq`. */
 export function encodeBatch(batch: readonly LogRecord[], syncedSeq: number): EncodedBatch {
   let inlineBytes = 0;
-  for (const r of batch) inlineBytes += r.run !== null && r.run.length * 8 > INLINE_VALUE_BYTES ? RECORD_HEADER_BYTES : r.bytes;
+  for (const r of batch) inlineBytes += writtenFromPlace(r) ? V2_RECORD_HEADER_BYTES + paddedKeyBytes(r.key?.length ?? 0) : r.bytes;
   const buffer = new Uint8Array(inlineBytes);
   const view = viewOf(buffer);
   const chunks: Uint8Array[] = [];
@@ -28,18 +31,14 @@ export function encodeBatch(batch: readonly LogRecord[], syncedSeq: number): Enc
   let sliceStart = 0;
   let total = 0;
   for (const r of batch) {
-    const values = r.run;
-    if (values !== null && values.length * 8 > INLINE_VALUE_BYTES) {
-      const header = { seq: r.seq, syncedSeq, poolId: r.poolId, op: r.op, valueCount: values.length };
-      writeRecordHeader(buffer.subarray(at, at + RECORD_HEADER_BYTES), header, values);
-      at += RECORD_HEADER_BYTES;
+    if (writtenFromPlace(r)) {
+      at = writeRecordHeaderV2(buffer, view, at, r.seq, syncedSeq, r);
       chunks.push(buffer.subarray(sliceStart, at));
-      const bytes = bytesOf(values);
+      const bytes = bytesOf(r.run!);
       for (let o = 0; o < bytes.length; o += MAX_CHUNK_BYTES) chunks.push(bytes.subarray(o, Math.min(bytes.length, o + MAX_CHUNK_BYTES)));
       sliceStart = at;
     } else {
-      encodeRecordInto(buffer, view, at, r.seq, syncedSeq, r.poolId, r.op, values);
-      at += r.bytes;
+      at += encodeRecordIntoV2(buffer, view, at, r.seq, syncedSeq, r);
     }
     total += r.bytes;
   }

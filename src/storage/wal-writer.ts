@@ -118,23 +118,28 @@ export class WalWriter {
     return this.degraded && Date.now() < this.retryAt;
   }
 
-  /** Why a change of `bytes` cannot be taken now, or null. Refusals are quick and apply nothing. */
-  admission(bytes: number): PoolqError | null {
+  /** Why `records` records of `bytes` in all cannot be taken now, or null. Refusals are quick and apply nothing. */
+  admission(bytes: number, records = 1): PoolqError | null {
     if (this.lifecycle !== 'open') return unavailable('storage is shutting down; the change was not applied.');
     if (this.inBackoff()) {
       return unavailable(
         `storage cannot write (${this.lastError}); the change was not applied. Retrying in ${this.retryAt - Date.now()} ms.`,
       );
     }
-    if (this.pending.isFull(bytes)) {
+    if (this.pending.isFull(bytes, records)) {
       return unavailable('the commit queue is full (the disk is not keeping up); the change was not applied.');
     }
     return null;
   }
 
-  /** Queues a record (its seq taken from nextSeq by the caller) for the next write. */
-  enqueue(record: LogRecord): void {
-    this.pending.push(record);
+  /** Gives `records` the next sequence numbers, in order. */
+  assignSeqs(records: readonly LogRecord[]): void {
+    for (const r of records) r.seq = this.nextSeq++;
+  }
+
+  /** Queues records (seqs assigned) for the next write; they are written together, in one write and one segment. */
+  enqueue(records: readonly LogRecord[]): void {
+    for (const r of records) this.pending.push(r);
     this.kick();
   }
 
@@ -381,7 +386,7 @@ export class WalWriter {
     const refused = this.pending.takeAllQueued();
     this.nextSeq = this.durableSeq + 1;
     const error = unavailable(`storage write failed (${this.lastError}); the change was not applied.`);
-    for (const r of refused) r.waiter!.reject(error);
+    for (const r of refused) r.commit!.reject(error);
     // Their bytes may still sit in a segment whose fdatasync failed. An empty
     // durable segment starting at durableSeq + 1 supersedes them for good; if
     // even that fails, the next successful write does it (until then a crash

@@ -3,7 +3,6 @@
 // its handler (piscina supports this) so the kernels — the WASM module compiled
 // once on the main thread — are instantiated once per worker, not per task.
 
-import { writeFileSync } from 'node:fs';
 import { workerData } from 'node:worker_threads';
 import { nonFiniteValue, PoolqError } from '../core/errors.js';
 import type { Kernels } from '../core/kernels.js';
@@ -14,7 +13,16 @@ import { parseAddBodyFast, parseValuesBodyFast } from '../protocol/bulk-parse.js
 import { checkValues, parseAddRequest, parseJson } from '../protocol/validate.js';
 import { bytesOf, crc32cOf } from '../storage/binary.js';
 import { writeSnapshotFileSync } from '../storage/snapshot-format.js';
-import type { HeavyTask, MergeResult, ParseAddResult, ParseValuesResult, SnapshotResult, SortResult, TaskRejection, WorkerInit } from './tasks.js';
+import type {
+  HeavyTask,
+  MergeResult,
+  ParseAddResult,
+  ParseValuesResult,
+  SnapshotResult,
+  SortResult,
+  TaskRejection,
+  WorkerInit,
+} from './tasks.js';
 
 function rejection(err: unknown): TaskRejection {
   if (err instanceof PoolqError && (err.code === 'invalid_json' || err.code === 'invalid_request')) {
@@ -47,15 +55,16 @@ function handlerFor(kernels: Kernels) {
       }
       case 'merge': {
         const out = allocateRun(task.a.length + task.b.length);
-        // Fault injection (tests): the worker thread dies mid-task, its output allocated but not yet written.
-        if (task.crashMidway === true) process.exit(70);
         return { ok: true, merged: kernels.mergeInto(trustSorted(task.a), trustSorted(task.b), out) };
       }
       case 'parseValues': {
         try {
           const fast = parseValuesBodyFast(task.body);
           if (fast !== null) return { ok: true, values: fast };
-          return { ok: true, values: checkValues(parseJson(Buffer.from(task.body.buffer, task.body.byteOffset, task.body.byteLength)), 'body') };
+          return {
+            ok: true,
+            values: checkValues(parseJson(Buffer.from(task.body.buffer, task.body.byteOffset, task.body.byteLength)), 'body'),
+          };
         } catch (err) {
           return rejection(err);
         }
@@ -63,7 +72,8 @@ function handlerFor(kernels: Kernels) {
       case 'parseAdd': {
         try {
           const { poolId, values } =
-            parseAddBodyFast(task.body) ?? parseAddRequest(parseJson(Buffer.from(task.body.buffer, task.body.byteOffset, task.body.byteLength)));
+            parseAddBodyFast(task.body) ??
+            parseAddRequest(parseJson(Buffer.from(task.body.buffer, task.body.byteOffset, task.body.byteLength)));
           return { ok: true, poolId, values };
         } catch (err) {
           return rejection(err);
@@ -72,10 +82,6 @@ function handlerFor(kernels: Kernels) {
       case 'snapshot': {
         // Blocking writes and fdatasync are the point here: this thread has
         // nothing else to do. The store renames the file and fsyncs the directory.
-        if (task.crashMidway === true) {
-          writeFileSync(task.path, new Uint8Array(4096)); // fault injection (tests): a torn temp file
-          process.exit(70);
-        }
         try {
           return { ok: true, summary: writeSnapshotFileSync(task.path, task.seq, task.pools) };
         } catch (err) {

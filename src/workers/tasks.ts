@@ -15,14 +15,16 @@ export interface WorkerInit {
   engine: EngineKind;
   /** Compiled once on the main thread (WebAssembly.Module is structured-cloneable). */
   wasmModule: object | null;
+  /** WorkerPoolOptions.moduleOptions, for a worker module other than heavy-tasks.js. */
+  moduleOptions?: unknown;
 }
 
 export type HeavyTask =
   | { op: 'sort'; values: Float64Array }
-  | { op: 'merge'; a: Float64Array; b: Float64Array; crashMidway?: boolean }
+  | { op: 'merge'; a: Float64Array; b: Float64Array }
   | { op: 'parseAdd'; body: Uint8Array }
   | { op: 'parseValues'; body: Uint8Array }
-  | { op: 'snapshot'; path: string; seq: number; pools: readonly SnapshotPool[]; crashMidway?: boolean };
+  | { op: 'snapshot'; path: string; seq: number; pools: readonly SnapshotPool[] };
 
 export type TaskRejection = { ok: false; code: 'invalid_json' | 'invalid_request'; message: string; field?: string };
 

@@ -1,6 +1,6 @@
-// The piscina pool for heavy work (issue 5). Thresholds live in config.ts;
-// offloading pays only for work of ~2 ms or more (piscina round trip ~46 µs,
-// performance.md). Arrays cross threads without copies: large runs and large
+// The piscina pool for heavy work. Thresholds live in config.ts; offloading
+// pays only for work of ~2 ms or more, a piscina round trip being ~46 µs
+// (docs/performance.md). Arrays cross threads without copies: large runs and large
 // request bodies already sit on SharedArrayBuffers (sorted-run.ts,
 // body-buffers.ts), so a worker reads and writes the caller's own memory. No
 // path transfers a buffer: a transferred buffer is gone from the main thread,
@@ -24,19 +24,26 @@ import { rememberValuesCrc } from '../storage/binary.js';
 import { nodeFileLayer } from '../storage/file-layer.js';
 import { writeSnapshotFile, type SnapshotBuilder, type SnapshotPool, type SnapshotSummary } from '../storage/snapshot-format.js';
 import type { Offload } from '../protocol/offload.js';
-import type { HeavyTask, MergeResult, ParseAddResult, ParseValuesResult, SnapshotResult, SortResult, TaskRejection, WorkerInit } from './tasks.js';
+import type {
+  HeavyTask,
+  MergeResult,
+  ParseAddResult,
+  ParseValuesResult,
+  SnapshotResult,
+  SortResult,
+  TaskRejection,
+  WorkerInit,
+} from './tasks.js';
 
 /** Linux nice increment for worker threads (via piscina's optional @napi-rs/nice). */
 const WORKER_NICE = 10;
 
 /**
  * Most bytes of small (non-shared) runs a snapshot copies into its worker task.
- * The copy is a structured clone on the main thread, into fresh memory: 4–7 ms
- * per MiB on this VM, all of it one event-loop stall (1e7 values in 1000 pools,
- * none shared: 550 ms), where the inline async builder's worst stall for the
- * same file was 12–23 ms. With every run shared, the worker made the same file
- * with 3 ms of main-thread time instead of 27–35 ms. Above this budget the
- * snapshot is written inline.
+ * The copy is a structured clone on the main thread into fresh memory, one
+ * event-loop stall (4–7 ms per MiB on the reference VM) that beyond this budget
+ * outlasts the inline builder's, which yields between writes; above it the
+ * snapshot is written inline (docs/performance.md).
  */
 const DEFAULT_SNAPSHOT_COPY_BUDGET_BYTES = 1 << 20;
 
@@ -45,12 +52,16 @@ export interface WorkerPoolOptions {
   engine: EngineKind;
   /** Where work is redone when a worker fails (the main thread's engine). */
   inline: Pick<QuantileEngine, 'sortBatch'>;
-  /** Tests: the next N merges crash their worker midway. */
-  crashNextMerges?: number;
   /** Bytes of non-shared runs a snapshot may copy to its worker before it is written inline instead. Default 1 MiB. */
   snapshotCopyBudgetBytes?: number;
-  /** Tests: the next N snapshots crash their worker with a torn temp file written. */
-  crashNextSnapshots?: number;
+  /**
+   * The built JavaScript module the worker threads run; default heavy-tasks.js.
+   * Another module must answer the tasks of tasks.ts (tests wrap heavy-tasks.js
+   * in one that injects faults).
+   */
+  workerModule?: string;
+  /** Handed to every worker as `workerData.moduleOptions` (structured clone: a SharedArrayBuffer stays shared). */
+  moduleOptions?: unknown;
 }
 
 /** Bytes a snapshot task would have to copy: runs not on a SharedArrayBuffer. */
@@ -61,7 +72,11 @@ function copiedBytes(pools: readonly SnapshotPool[]): number {
 }
 
 /** Built JavaScript of the worker module: piscina must not load .ts files. */
-function workerFile(): string {
+function workerFile(chosen: string | undefined): string {
+  if (chosen !== undefined) {
+    if (!existsSync(chosen)) throw new Error(`worker module not found: ${chosen}`);
+    return chosen;
+  }
   const here = fileURLToPath(import.meta.url);
   if (here.endsWith('.js')) return path.join(path.dirname(here), 'heavy-tasks.js');
   // Running from TS sources (vitest): use the build that `npm test` made first.
@@ -82,8 +97,7 @@ export class WorkerPool implements Offload {
   private readonly piscina: Piscina;
   private readonly workerFile: string;
   private readonly inline: Pick<QuantileEngine, 'sortBatch'>;
-  private crashNextMerges: number;
-  private crashNextSnapshots: number;
+  private readonly moduleOptions: unknown;
   private readonly snapshotCopyBudgetBytes: number;
   /** The snapshot writer's own thread, started with the first snapshot. */
   private snapshotPiscina: Piscina | null = null;
@@ -98,8 +112,7 @@ export class WorkerPool implements Offload {
   constructor(piscina: Piscina, options: WorkerPoolOptions, file: string) {
     this.piscina = piscina;
     this.workerFile = file;
-    this.crashNextMerges = options.crashNextMerges ?? 0;
-    this.crashNextSnapshots = options.crashNextSnapshots ?? 0;
+    this.moduleOptions = options.moduleOptions;
     this.snapshotCopyBudgetBytes = options.snapshotCopyBudgetBytes ?? DEFAULT_SNAPSHOT_COPY_BUDGET_BYTES;
     this.inline = options.inline;
   }
@@ -173,9 +186,7 @@ export class WorkerPool implements Offload {
   }
 
   merge = async (a: SortedRun, b: SortedRun): Promise<SortedRun> => {
-    const crashMidway = this.crashNextMerges > 0;
-    if (crashMidway) this.crashNextMerges--;
-    const result = await this.run<MergeResult>({ op: 'merge', a, b, crashMidway });
+    const result = await this.run<MergeResult>({ op: 'merge', a, b });
     this.mergesOffloaded++;
     return trustSorted(result.merged);
   };
@@ -199,10 +210,8 @@ export class WorkerPool implements Offload {
       return writeSnapshotFile(nodeFileLayer, path, seq, pools);
     }
     this.snapshotsOffloaded++;
-    const crashMidway = this.crashNextSnapshots > 0;
-    if (crashMidway) this.crashNextSnapshots--;
-    this.snapshotPiscina ??= createPiscina(this.workerFile, 1, { engine: 'ts', wasmModule: null });
-    const result = await this.run<SnapshotResult>({ op: 'snapshot', path, seq, pools, crashMidway }, this.snapshotPiscina);
+    this.snapshotPiscina ??= createPiscina(this.workerFile, 1, { engine: 'ts', wasmModule: null, moduleOptions: this.moduleOptions });
+    const result = await this.run<SnapshotResult>({ op: 'snapshot', path, seq, pools }, this.snapshotPiscina);
     if (!result.ok) throw Object.assign(new Error(result.message), { code: result.errno });
     return result.summary;
   };
@@ -219,7 +228,7 @@ function createPiscina(filename: string, threads: number, workerData: WorkerInit
     maxThreads: threads,
     idleTimeout: Infinity,
     // Heavy work yields the CPU to the request loop: on 2 cores, an equal-priority
-    // worker parsing a 10 MB body took 7x longer p99 from small queries (bench:latency).
+    // worker parsing a large body made small queries' p99 7x longer (docs/performance.md).
     niceIncrement: WORKER_NICE,
     workerData,
   });
@@ -229,8 +238,13 @@ export async function startWorkerPool(options: WorkerPoolOptions): Promise<Worke
   if (!Number.isInteger(options.threads) || options.threads < 1) throw invalidOption('threads', 'a positive integer', options.threads);
   if (options.engine !== 'ts' && options.engine !== 'wasm') throw invalidOption('engine', "'wasm' or 'ts'", options.engine);
   const budget = options.snapshotCopyBudgetBytes;
-  if (budget !== undefined && !(Number.isSafeInteger(budget) && budget >= 0)) throw invalidOption('snapshotCopyBudgetBytes', 'a non-negative integer', budget);
-  const file = workerFile();
+  if (budget !== undefined && !(Number.isSafeInteger(budget) && budget >= 0))
+    throw invalidOption('snapshotCopyBudgetBytes', 'a non-negative integer', budget);
+  if (options.workerModule !== undefined && !/\.[cm]?js$/.test(options.workerModule)) {
+    throw invalidOption('workerModule', 'the path of a built JavaScript module', options.workerModule);
+  }
+  const file = workerFile(options.workerModule);
   const wasmModule = options.engine === 'wasm' ? await loadWasmModule('release') : null;
-  return new WorkerPool(createPiscina(file, options.threads, { engine: options.engine, wasmModule }), options, file);
+  const init: WorkerInit = { engine: options.engine, wasmModule, moduleOptions: options.moduleOptions };
+  return new WorkerPool(createPiscina(file, options.threads, init), options, file);
 }

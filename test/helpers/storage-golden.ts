@@ -9,7 +9,8 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { SnapshotPool } from '../../src/storage/snapshot-format.js';
 import { encodeSnapshot, snapshotFileName } from '../../src/storage/snapshot-format.js';
-import { encodeRecord, encodeSegmentHeader, segmentFileName, WalOp } from '../../src/storage/wal-format.js';
+import { encodeSegmentHeader, segmentFileName, WAL_VERSION_1, WalOp } from '../../src/storage/wal-format.js';
+import { encodeRecordV1 } from '../../src/storage/wal-record-v1.js';
 import { concatBytes, sortedRun } from './storage-model.js';
 
 export const GOLDEN_DIR = new URL('../golden/', import.meta.url).pathname;
@@ -50,9 +51,9 @@ export const GOLDEN_WAL_FILE = segmentFileName(GOLDEN_WAL_FIRST_SEQ);
 export const GOLDEN_SNAPSHOT_FILE = snapshotFileName(GOLDEN_SNAPSHOT_SEQ);
 
 export function encodeGoldenWal(): Uint8Array {
-  const parts = [encodeSegmentHeader(GOLDEN_WAL_FIRST_SEQ)];
+  const parts = [encodeSegmentHeader(GOLDEN_WAL_FIRST_SEQ, WAL_VERSION_1)];
   for (const r of GOLDEN_WAL_RECORDS) {
-    parts.push(encodeRecord({ seq: r.seq, syncedSeq: r.syncedSeq, op: r.op, poolId: r.poolId }, r.values === null ? null : sortedRun(r.values)));
+    parts.push(encodeRecordV1({ seq: r.seq, syncedSeq: r.syncedSeq, op: r.op, poolId: r.poolId }, r.values === null ? null : sortedRun(r.values)));
   }
   return concatBytes(...parts);
 }
