@@ -20,9 +20,11 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { LocalCluster } from '../src/cli/cluster/local-cluster.js';
 import { haproxyWorkers } from '../src/cli/cluster/haproxy-process.js';
-import { findWrk, runWrk, wrkScriptPath, type LoadResult, type Mode } from './lib/http-loadgen.js';
-import { pinProcess, processCpuSeconds } from './lib/http-procs.js';
-import { buildPools, writeSnapshotTimed } from './lib/storage-data.js';
+import { spawnSync } from 'node:child_process';
+import { snapshotFileName, writeSnapshotFileSync, type SnapshotPool } from '../src/storage/snapshot-format.js';
+import { fastSortedRun, rng32 } from './lib/data.js';
+import { findWrk, runWrk, type LoadResult, type Mode } from './lib/http-scenarios.js';
+import { processCpuSeconds } from './lib/proc.js';
 
 const ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../..');
 const { values: args } = parseArgs({
@@ -37,6 +39,18 @@ const SECONDS = Number(args.seconds);
 const VALUES = Number(args.values);
 const POOLS = 1000;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Pins a running process, every thread of it, to one CPU. */
+function pinProcess(pid: number, cpu: number): void {
+  spawnSync('taskset', ['-a', '-p', '-c', String(cpu), String(pid)], { stdio: 'ignore' });
+}
+
+/** `pools` pools (ids 0 … pools − 1) of one sorted run of `perPool` values, written as snapshot seq 1. */
+function writeSnapshot(dataDir: string, pools: number, perPool: number): number {
+  const next = rng32(14);
+  const state: SnapshotPool[] = Array.from({ length: pools }, (_, p) => ({ poolId: p, runs: [fastSortedRun(perPool, p * 1000, next)] }));
+  return writeSnapshotFileSync(path.join(dataDir, snapshotFileName(1)), 1, state).bytes;
+}
 
 interface Row {
   scenario: Mode;
@@ -70,13 +84,11 @@ async function throughput(wrk: string): Promise<Row[]> {
         const order = round % 2 === 1 ? (['direct', 'proxy'] as const) : (['proxy', 'direct'] as const);
         for (const target of order) {
           const cpu0 = [processCpuSeconds(shard.pid), processCpuSeconds(proxyPid)];
-          const result: LoadResult = await runWrk(wrk, wrkScriptPath(ROOT), {
-            port: target === 'direct' ? direct : proxy,
+          const result: LoadResult = await runWrk(wrk, target === 'direct' ? direct : proxy, {
             mode: scenario,
             shape: { pools: POOLS, values: 10, queryPct: 90 },
             durationS: round === 0 ? 2 : SECONDS,
             connections: 32,
-            threads: 1,
             cpu: 1,
           });
           const perK = (before: number, pid: number) => ((processCpuSeconds(pid) - before) * 1e6) / result.requests;
@@ -119,7 +131,7 @@ async function recovery(): Promise<Recovery[]> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'poolq-bench-recovery-'));
   const perPool = Math.round(VALUES / POOLS);
   mkdirSync(path.join(dir, 'shard-0'), { recursive: true });
-  const write = writeSnapshotTimed(path.join(dir, 'shard-0'), 1, buildPools(POOLS, perPool, 14));
+  const snapshotBytes = writeSnapshot(path.join(dir, 'shard-0'), POOLS, perPool);
   const cluster = await LocalCluster.start({ dir, shards: 1, port: 0, poolqArgs: ['--snapshot-interval-ms', '0'] });
   const out: Recovery[] = [];
   try {
@@ -133,7 +145,7 @@ async function recovery(): Promise<Recovery[]> {
       const ready = JSON.parse(log.filter((l) => l.includes('"poolq ready"')).pop()!) as { recoveryMs: number; values: number };
       out.push({
         values: ready.values,
-        snapshotBytes: write.summary.bytes,
+        snapshotBytes,
         readyMs: Math.round(instance.readyMs),
         recoveryMs: ready.recoveryMs,
         servedMs: Math.round(servedMs),

@@ -1,26 +1,22 @@
-// The ceiling for `npm run bench:http`: a bare uWebSockets.js server on the
-// same native binding poolq uses, doing the least an HTTP server can do.
-//   GET /      → "hello"
-//   POST /echo → reads the whole body with onData (copied into one buffer sized
-//                from content-length, as a real handler must, since uWS neuters
-//                each chunk when the callback returns; bodies ≥ 1 MiB into
-//                recycled buffers), then replies "ok".
-// Usage: node dist/bench/http-hello.js [port]   (0 or absent: any free port)
-// Prints one JSON line {"msg":"hello ready","port":p} once it listens.
+// The ceiling for the HTTP benches: a bare uWebSockets.js server on the same
+// native binding poolq uses, doing the least an HTTP server can do.
+//   GET /, GET /readyz → "hello"
+//   POST /echo         → reads the whole body with onData (copied into one buffer
+//                        sized from content-length, as a real handler must: uWS
+//                        neuters each chunk when the callback returns), replies "ok"
+// Usage: node dist/bench/http-hello.js PORT
 
 import { loadNativeUws } from '../src/http/uws-loader.js';
 
-const { uws, packageName } = loadNativeUws();
-const wantedPort = Number(process.argv[2] ?? 0);
+const { uws } = loadNativeUws();
+const port = Number(process.argv[2]);
 const app = uws.App();
 
-app.get('/', (res) => {
-  res.end('hello');
-});
+app.get('/', (res) => void res.end('hello'));
+app.get('/readyz', (res) => void res.end('hello'));
 
-// Large bodies reuse buffers, as poolq's body reader does: on this VM the first
-// touch of fresh memory costs ~4 ms/MiB, which a fresh 10 MB buffer per body
-// would add to every request here (bench:latency sends 10 MB bodies).
+// Large bodies reuse buffers, as poolq's body reader does: the first touch of
+// fresh memory (~4 ms per MiB here) would otherwise be added to every big body.
 const LARGE_BODY = 1 << 20;
 const spare: Buffer[] = [];
 function takeBuffer(size: number): Buffer {
@@ -52,28 +48,19 @@ app.post('/echo', (res, req) => {
     received += bytes.byteLength;
     if (isLast) {
       giveBuffer(body);
-      if (!aborted) {
-        res.cork(() => {
-          res.end('ok');
-        });
-      }
+      if (!aborted) res.cork(() => void res.end('ok'));
     }
   });
 });
 
-app.any('/*', (res) => {
-  res.writeStatus('404 Not Found').end('not found');
-});
+app.any('/*', (res) => void res.writeStatus('404 Not Found').end('not found'));
 
-app.listen('127.0.0.1', wantedPort, (token) => {
+app.listen('127.0.0.1', port, (token) => {
   if (!token) {
-    console.error(`http-hello: cannot listen on 127.0.0.1:${wantedPort}`);
+    console.error(`http-hello: cannot listen on 127.0.0.1:${port}`);
     process.exit(1);
   }
-  const port = uws.us_socket_local_port(token);
-  console.log(JSON.stringify({ msg: 'hello ready', port, uws: packageName, node: process.version }));
 });
 
-const stop = (): void => process.exit(0);
-process.on('SIGTERM', stop);
-process.on('SIGINT', stop);
+process.on('SIGTERM', () => process.exit(0));
+process.on('SIGINT', () => process.exit(0));

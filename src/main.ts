@@ -42,11 +42,16 @@ async function main(): Promise<void> {
   const offload = config.workers > 0 ? await startWorkerPool({ threads: config.workers, engine: config.engine, inline: engine }) : null;
   if (offload !== null) engine.setMergeOffloader(offload.merge, config.offloadMergeValues);
 
-  const cluster = config.shardMap === null || config.shardName === null ? null : await openCluster(config.shardMap, config.shardName, engine, logger);
+  const cluster =
+    config.shardMap === null || config.shardName === null ? null : await openCluster(config.shardMap, config.shardName, engine, logger);
   const server = new PoolqServer({ uws, config, engine, metrics, logger, offload, cluster });
   const port = await server.listen();
-  const shard = cluster === null ? {} : { shard: cluster.gate.name, epoch: cluster.gate.map.epoch, ownedBuckets: cluster.gate.ownedBuckets().length };
-  logger.info({ config: { ...redactedConfig(config), port }, uws: packageName, node: process.version, ...shard }, 'poolq listening; recovering data');
+  const shard =
+    cluster === null ? {} : { shard: cluster.gate.name, epoch: cluster.gate.map.epoch, ownedBuckets: cluster.gate.ownedBuckets().length };
+  logger.info(
+    { config: { ...redactedConfig(config), port }, uws: packageName, node: process.version, ...shard },
+    'poolq listening; recovering data',
+  );
 
   let shuttingDown = false;
   const started = performance.now();
@@ -108,7 +113,9 @@ async function openCluster(mapPath: string, name: string, engine: QuantileEngine
     return map;
   };
   process.on('SIGHUP', () => {
-    reloadShardMap().catch((err: unknown) => logger.error({ err: (err as Error).message, file: mapPath }, 'shard map not reloaded; keeping the old one'));
+    reloadShardMap().catch((err: unknown) =>
+      logger.error({ err: (err as Error).message, file: mapPath }, 'shard map not reloaded; keeping the old one'),
+    );
   });
   return { gate, engine, reloadShardMap };
 }

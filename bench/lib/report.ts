@@ -1,112 +1,80 @@
-// The shapes every engine benchmark hands back (one BenchReport per bench
-// file), plus the formatting shared by their tables. A bench file builds its
-// own tables, because each operation needs different columns; run-engine.ts
-// only prints them and writes all reports to bench/results/engine.json.
+// How every bench reports: aligned tables on stdout for people, one JSON file
+// in bench/results/ for machines, and the unit formatting both share.
 
-import type { EngineKind } from '../../src/core/kernels.js';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpus, totalmem } from 'node:os';
+import path from 'node:path';
+import { ROOT } from '../../test/helpers/server-process.js';
 
-/** What a timed task measures; only `kernel` rows are engine-against-engine. */
-export type TaskRole = 'kernel' | 'copy' | 'alloc' | 'harness';
+export type Row = Record<string, string | number>;
 
-/** One tinybench task, with its latency converted to nanoseconds per call. */
-export interface TaskRecord {
-  /** The Bench the task ran in (one Bench per group, both engines inside). */
-  group: string;
-  /** The row it belongs to in the tables, e.g. `n=1e6`. */
-  case: string;
-  /** tinybench task name, unique within its Bench. */
-  task: string;
-  engine: EngineKind | null;
-  role: TaskRole;
-  /** Calls made per timed sample; the statistics below are divided by it. */
-  batch: number;
-  samples: number;
-  meanNs: number;
-  p50Ns: number;
-  /** For batch > 1 these are percentiles of batch means, not of single calls. */
-  p99Ns: number;
-  maxNs: number;
-  minNs: number;
-  /** tinybench's relative margin of error of the mean, in percent. */
-  rmePct: number;
-  /** Bench-specific facts gathered outside the timed function (merges seen, pool sizes …). */
-  extra?: Record<string, number | string | boolean>;
+/** Prints `rows` as a table under `title`: first column left-aligned, the rest right-aligned. */
+export function printTable(title: string, rows: readonly Row[]): void {
+  console.log(`\n${title}`);
+  if (rows.length === 0) {
+    console.log('  (no rows)');
+    return;
+  }
+  const cols = [...new Set(rows.flatMap((r) => Object.keys(r)))];
+  const cell = (v: string | number | undefined): string => (v === undefined ? '' : String(v));
+  const widths = cols.map((c) => Math.max(c.length, ...rows.map((r) => cell(r[c]).length)));
+  const line = (vals: string[]): string => `  ${vals.map((v, i) => (i === 0 ? v.padEnd(widths[i]) : v.padStart(widths[i]))).join('  ')}`;
+  console.log(line(cols));
+  console.log(line(widths.map((w) => '-'.repeat(w))));
+  for (const r of rows) console.log(line(cols.map((c) => cell(r[c]))));
 }
 
-export type TableRow = Record<string, string | number>;
-
-export interface Table {
-  title: string;
-  rows: TableRow[];
+/** Writes bench/results/<name>.json: what ran where, then `data`. Returns the path. */
+export function writeResults(name: string, data: object): string {
+  const file = path.join(ROOT, 'bench', 'results', `${name}.json`);
+  mkdirSync(path.dirname(file), { recursive: true });
+  const meta = {
+    date: new Date().toISOString(),
+    command: `${path.relative(ROOT, process.argv[1] ?? '')} ${process.argv.slice(2).join(' ')}`.trim(),
+    node: process.version,
+    cpus: `${cpus().length} × ${cpus()[0]?.model ?? 'unknown'}`,
+    memoryGiB: Math.round(totalmem() / 2 ** 30),
+  };
+  writeFileSync(file, `${JSON.stringify({ meta, ...data }, null, 2)}\n`);
+  console.log(`\nwrote ${path.relative(ROOT, file)}`);
+  return file;
 }
 
-export interface BenchReport {
-  bench: string;
-  title: string;
-  quick: boolean;
-  /** Wall time of the whole bench file, setup included. */
-  elapsedMs: number;
-  records: TaskRecord[];
-  tables: Table[];
-  /** Plain-language facts about this run: harness cost, target checks, surprises. */
-  notes: string[];
-  /** Machine-readable headline numbers (targets, ratios). */
-  summary: Record<string, number | string | boolean>;
-  /** Raw bench-specific measurements that are not tinybench tasks (engine-memory's readings). */
-  data?: unknown;
-}
-
-/** 1234.5 ns → "1.23 µs"; three significant digits, the unit chosen to fit. */
-export function formatNs(ns: number): string {
-  if (!Number.isFinite(ns)) return String(ns);
-  const abs = Math.abs(ns);
-  if (abs < 1e3) return `${sig(ns)} ns`;
-  if (abs < 1e6) return `${sig(ns / 1e3)} µs`;
-  if (abs < 1e9) return `${sig(ns / 1e6)} ms`;
-  return `${sig(ns / 1e9)} s`;
-}
-
-function sig(x: number): string {
+function sig3(x: number): string {
   return Math.abs(x) >= 100 ? x.toFixed(0) : x.toPrecision(3);
 }
 
-/** 1e6 → "1e6", 1500 → "1500", 10 → "10". */
-export function formatCount(n: number): string {
-  if (n >= 1e4 && Number.isInteger(Math.log10(n))) return `1e${Math.log10(n)}`;
-  return String(n);
+/** 1234.5 ns → "1.23 µs": three significant digits, the unit chosen to fit. */
+export function fmtNs(ns: number): string {
+  if (!Number.isFinite(ns)) return '–';
+  const a = Math.abs(ns);
+  if (a < 1e3) return `${sig3(ns)} ns`;
+  if (a < 1e6) return `${sig3(ns / 1e3)} µs`;
+  if (a < 1e9) return `${sig3(ns / 1e6)} ms`;
+  return `${sig3(ns / 1e9)} s`;
 }
 
-/**
- * ts time / wasm time, so > 1 means WASM is faster. Returned as a number
- * rounded to 2 decimals for console.table.
- */
-export function ratio(tsNs: number, wasmNs: number): number {
-  return Math.round((tsNs / wasmNs) * 100) / 100;
+export const fmtUs = (us: number): string => fmtNs(us * 1e3);
+export const fmtMs = (ms: number | null | undefined): string => (ms === null || ms === undefined ? '–' : fmtNs(ms * 1e6));
+
+/** 1234567 → "1.23 M", 12345 → "12.3 k". */
+export function si(x: number): string {
+  if (!Number.isFinite(x)) return '–';
+  const a = Math.abs(x);
+  if (a >= 1e9) return `${(x / 1e9).toPrecision(3)} G`;
+  if (a >= 1e6) return `${(x / 1e6).toPrecision(3)} M`;
+  if (a >= 1e3) return `${(x / 1e3).toPrecision(3)} k`;
+  return x.toPrecision(3);
 }
 
-/** Which engine wins, with a dead-heat band: differences under 5 % are called a tie. */
-export function winner(tsNs: number, wasmNs: number): string {
-  const r = tsNs / wasmNs;
-  if (r > 1.05) return 'wasm';
-  if (r < 1 / 1.05) return 'ts';
-  return 'tie (<5%)';
+/** 1e6 → "1e6", 1500 → "1500". */
+export function fmtCount(n: number): string {
+  return n >= 1e4 && Number.isInteger(Math.log10(n)) ? `1e${Math.log10(n)}` : String(n);
 }
 
-/** Finds the one record of a case/engine/role; a missing one is a bug in the bench file. */
-export function pick(records: readonly TaskRecord[], where: Partial<Pick<TaskRecord, 'case' | 'engine' | 'role' | 'group' | 'task' | 'batch'>>): TaskRecord {
-  const found = records.filter((r) =>
-    (Object.keys(where) as (keyof typeof where)[]).every((key) => r[key] === where[key]),
-  );
-  if (found.length !== 1) throw new Error(`expected one record for ${JSON.stringify(where)}, found ${found.length}`);
-  return found[0];
+/** a/b as "1.23×" ('–' when either is missing). */
+export function fmtRatio(a: number | undefined, b: number | undefined): string {
+  return a === undefined || b === undefined || !Number.isFinite(a / b) ? '–' : `${(a / b).toFixed(2)}×`;
 }
 
-/** Prints a report's tables and notes to stdout. */
-export function printReport(report: BenchReport): void {
-  console.log(`\n=== ${report.title}${report.quick ? ' (--quick)' : ''} — ${(report.elapsedMs / 1000).toFixed(1)} s ===`);
-  for (const table of report.tables) {
-    console.log(`\n${table.title}`);
-    console.table(table.rows);
-  }
-  for (const note of report.notes) console.log(`  • ${note}`);
-}
+export const fmtPct = (x: number): string => (Number.isFinite(x) ? `${Math.round(x)}%` : '–');

@@ -1,586 +1,243 @@
-// What each child process of `npm run bench:storage` does. One task per fresh
-// process, so every load starts from an empty heap and no earlier step's
-// garbage or memory is counted. Each ends with emitResult(); the WAL tasks then
-// SIGKILL themselves, because close() would take a snapshot and empty the log.
+// What each child process of `npm run bench:storage` does, one task per fresh
+// process so every load starts from an empty heap. Each ends with
+// emitResult(); the WAL tasks then SIGKILL themselves, because close() would
+// take a snapshot and empty the log they leave behind.
 
-import { readdirSync, statSync } from 'node:fs';
+import { closeSync, fsyncSync, openSync, readdirSync, renameSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { setImmediate as turn } from 'node:timers/promises';
 import { createEngine } from '../../src/core/create-engine.js';
-import type { QuantileEngine } from '../../src/core/engine.js';
 import { PoolqError } from '../../src/core/errors.js';
-import { allocateRun, trustSorted, type SortedRun } from '../../src/core/sorted-run.js';
-import { crc32cOf } from '../../src/storage/binary.js';
-import {
-  nodeFileLayer,
-  openDurableStore,
-  readSnapshotFile,
-  type DurableStore,
-  type DurableStoreStats,
-  type FileLayer,
-  type FsyncPolicy,
-} from '../../src/storage/index.js';
-import { rng32 } from './data.js';
-import { buildPools, walBytesFor, writeSnapshotTimed, type TimedSnapshotWrite } from './storage-data.js';
-import { emitResult } from './storage-procs.js';
+import { trustSorted } from '../../src/core/sorted-run.js';
+import { snapshotFileName, writeSnapshotFileSync } from '../../src/storage/snapshot-format.js';
+import { nodeFileLayer, openDurableStore, type DurableStoreStats, type FileLayer, type FsyncPolicy } from '../../src/storage/index.js';
+import { fastSortedRun, rng32 } from './data.js';
+import { emitResult } from './proc.js';
+import { summarize, type Summary } from './stats.js';
 
-const MiB = 1 << 20;
+const rssMiB = (): number => process.memoryUsage().rss / 2 ** 20;
 
-function memory(): { rssMiB: number; arrayBuffersMiB: number; heapUsedMiB: number } {
-  const m = process.memoryUsage();
-  return { rssMiB: m.rss / MiB, arrayBuffersMiB: m.arrayBuffers / MiB, heapUsedMiB: m.heapUsed / MiB };
-}
+/** A WAL of `appends` records of `values` values: segment header + records. */
+const walBytesFor = (appends: number, values: number): number => 32 + appends * (40 + 8 * values);
 
-function snapshotFiles(dataDir: string): { name: string; bytes: number }[] {
-  return readdirSync(dataDir)
-    .filter((n) => /^snapshot-[0-9a-f]{16}\.bin$/.test(n))
-    .sort()
-    .map((name) => ({ name, bytes: statSync(join(dataDir, name)).size }));
-}
-
-/** Adds the time spent inside engine methods that recovery calls to `acc.ms`. */
-function timeEngine(engine: QuantileEngine, acc: { ms: number; calls: number }): void {
-  const append = engine.appendSortedRun.bind(engine);
-  const remove = engine.deletePool.bind(engine);
-  const replace = engine.replacePool.bind(engine);
-  const timed =
-    <A extends unknown[], R>(fn: (...args: A) => R) =>
-    (...args: A): R => {
-      const t = performance.now();
-      try {
-        return fn(...args);
-      } finally {
-        acc.ms += performance.now() - t;
-        acc.calls++;
-      }
-    };
-  engine.appendSortedRun = timed(append);
-  engine.deletePool = timed(remove);
-  engine.replacePool = timed(replace);
-}
-
-interface IoTimes {
-  writes: number;
+export interface BuildResult {
+  values: number;
+  bytes: number;
+  /** Encoding + CRC + writev into the page cache; then the file's fdatasync; the whole (with rename and directory fsync). */
   writeMs: number;
-  datasyncs: number;
-  datasyncMs: number;
-  /** Individual fdatasync durations (ms), for percentiles. */
-  datasyncSamples: number[];
+  fdatasyncMs: number;
+  totalMs: number;
 }
 
-function newIoTimes(): IoTimes {
-  return { writes: 0, writeMs: 0, datasyncs: 0, datasyncMs: 0, datasyncSamples: [] };
+/** `pools` pools of one run of `perPool` values, written as the store's snapshot file (same writer, same bytes), timed by step. */
+function buildTask(a: { dataDir: string; pools: number; perPool: number }): BuildResult {
+  const next = rng32(42);
+  const pools = Array.from({ length: a.pools }, (_, p) => ({ poolId: p, runs: [fastSortedRun(a.perPool, p * 1000, next)] }));
+  const file = join(a.dataDir, snapshotFileName(1));
+  const t0 = performance.now();
+  let t1 = t0;
+  const summary = writeSnapshotFileSync(`${file}.tmp`, 1, pools, () => (t1 = performance.now()));
+  const t2 = performance.now();
+  renameSync(`${file}.tmp`, file);
+  const dirFd = openSync(a.dataDir, 'r');
+  fsyncSync(dirFd);
+  closeSync(dirFd);
+  return { values: summary.values, bytes: summary.bytes, writeMs: t1 - t0, fdatasyncMs: t2 - t1, totalMs: performance.now() - t0 };
 }
 
-/** nodeFileLayer with every write and fdatasync timed (through the store's FileLayer seam). */
-function timedFileLayer(io: { current: IoTimes }): FileLayer {
-  return {
-    ...nodeFileLayer,
-    async open(path, mode) {
-      const handle = await nodeFileLayer.open(path, mode);
-      return {
-        size: () => handle.size(),
-        read: (into, position) => handle.read(into, position),
-        truncate: (length) => handle.truncate(length),
-        close: () => handle.close(),
-        async write(chunks, position) {
-          const t = performance.now();
-          await handle.write(chunks, position);
-          io.current.writeMs += performance.now() - t;
-          io.current.writes++;
-        },
-        async datasync() {
-          const t = performance.now();
-          await handle.datasync();
-          const d = performance.now() - t;
-          io.current.datasyncMs += d;
-          io.current.datasyncs++;
-          if (io.current.datasyncSamples.length < 1e6) io.current.datasyncSamples.push(d);
-        },
-      };
-    },
-  };
+export interface LoadResult {
+  /** openDurableStore() as the caller sees it: recovery and the first log segment. */
+  openMs: number;
+  /** Process start → store open (node start-up and module loading included). */
+  processToOpenMs: number;
+  recovery: DurableStoreStats['recovery'];
+  rssMiB: number;
+  /** With `snapshot`: one tiny change, then store.snapshotNow() as the caller sees it. */
+  snapshot?: { ms: number; bytes: number };
 }
 
-function killSelf(): never {
+async function loadTask(a: { dataDir: string; snapshot: boolean }): Promise<LoadResult> {
+  const engine = await createEngine({ kind: 'wasm' });
+  const t0 = performance.now();
+  const store = await openDurableStore({ dataDir: a.dataDir, fsync: 'always', engine, snapshotIntervalMs: 0, snapshotWalBytes: 0 });
+  const t1 = performance.now();
+  const result: LoadResult = { openMs: t1 - t0, processToOpenMs: t1, recovery: store.stats().recovery, rssMiB: rssMiB() };
+  if (a.snapshot) {
+    await store.append(2 ** 40, trustSorted(Float64Array.of(0.5))); // a new pool: the loaded runs stay as they are
+    const t2 = performance.now();
+    await store.snapshotNow();
+    const ms = performance.now() - t2;
+    const last = readdirSync(a.dataDir)
+      .filter((n) => /^snapshot-[0-9a-f]{16}\.bin$/.test(n))
+      .sort()
+      .at(-1)!;
+    result.snapshot = { ms, bytes: statSync(join(a.dataDir, last)).size };
+  }
+  await store.close();
+  return result;
+}
+
+export interface WalWriteResult {
+  walBytes: number;
+  /** Until every record was written (to the page cache) by the flusher. */
+  writtenMs: number;
+}
+
+/** Appends through the store (fsync 'never', no snapshots) until all is written, emits, SIGKILLs itself. */
+async function walWriteTask(a: { dataDir: string; appends: number; values: number; pools: number }): Promise<never> {
+  const expected = walBytesFor(a.appends, a.values);
+  const store = await openDurableStore({
+    dataDir: a.dataDir,
+    fsync: 'never',
+    engine: await createEngine({ kind: 'wasm' }),
+    snapshotIntervalMs: 0,
+    snapshotWalBytes: 0,
+    // the log is submitted faster than a server would receive it: let the store hold all of it
+    maxPendingRecords: a.appends + 1000,
+    maxPendingBytes: 4 * expected,
+  });
+  const next = rng32(9);
+  const t0 = performance.now();
+  for (let i = 0; i < a.appends; i++) {
+    store.append(i % a.pools, fastSortedRun(a.values, 0, next));
+    if ((i & 1023) === 1023) await turn(); // let the flusher take a batch, as request turns would
+  }
+  while (store.stats().walBytes < expected) await new Promise((r) => setTimeout(r, 2));
+  emitResult({ walBytes: store.stats().walBytes, writtenMs: performance.now() - t0 } satisfies WalWriteResult);
   process.kill(process.pid, 'SIGKILL');
   throw new Error('unreachable');
 }
 
-// ---- 1. build a snapshot -----------------------------------------------------------
-
-export interface BuildArgs {
-  dataDir: string;
-  pools: number;
-  perPool: number;
-  seed: number;
-}
-
-export interface BuildResult extends Omit<TimedSnapshotWrite, 'summary'> {
-  generateMs: number;
-  values: number;
-  pools: number;
-  runs: number;
-  bytes: number;
-  memory: ReturnType<typeof memory>;
-}
-
-export function buildTask(a: BuildArgs): BuildResult {
-  const t0 = performance.now();
-  const pools = buildPools(a.pools, a.perPool, a.seed);
-  const generateMs = performance.now() - t0;
-  const w = writeSnapshotTimed(a.dataDir, 1, pools);
-  return {
-    generateMs,
-    values: w.summary.values,
-    pools: w.summary.pools,
-    runs: w.summary.runs,
-    bytes: w.summary.bytes,
-    file: w.file,
-    writeMs: w.writeMs,
-    fdatasyncMs: w.fdatasyncMs,
-    renameMs: w.renameMs,
-    totalMs: w.totalMs,
-    memory: memory(),
-  };
-}
-
-// ---- 2. load (recovery), optionally then store.snapshotNow() ---------------------------
-
-export interface LoadArgs {
-  dataDir: string;
-  /** After loading, change one tiny pool and time store.snapshotNow(). */
-  snapshot: boolean;
-}
-
-export interface LoadResult {
-  /** performance.now() at the start of the task: node start-up + module loading. */
-  bootMs: number;
-  createEngineMs: number;
-  /** openDurableStore() as the caller sees it (recovery + first WAL segment). */
-  openMs: number;
-  /** stats().recovery.durationMs (Date.now() resolution). */
-  recoveryMs: number;
-  /** Process start (performance.timeOrigin) → store open. */
-  processToOpenMs: number;
-  recovery: DurableStoreStats['recovery'];
-  engine: { pools: number; values: number; runs: number };
-  /** Time inside engine.replacePool / appendSortedRun during recovery. */
-  engineApplyMs: number;
-  memory: ReturnType<typeof memory>;
-  snapshot?: {
-    /** await store.snapshotNow() as the caller sees it. */
-    ms: number;
-    /** stats().lastSnapshotMs. */
-    storeMs: number | null;
-    file: string;
-    bytes: number;
-    values: number;
-    memoryAfter: ReturnType<typeof memory>;
-  };
-  closeMs: number;
-}
-
-export async function loadTask(a: LoadArgs): Promise<LoadResult> {
-  const bootMs = performance.now();
-  const t0 = performance.now();
-  const engine = await createEngine({ kind: 'wasm' });
-  const applied = { ms: 0, calls: 0 };
-  timeEngine(engine, applied);
-  const t1 = performance.now();
-  const store = await openDurableStore({ dataDir: a.dataDir, fsync: 'always', engine, snapshotIntervalMs: 0, snapshotWalBytes: 0 });
-  const t2 = performance.now();
-  const engineApplyMs = applied.ms;
-  const s = engine.stats();
-  const result: LoadResult = {
-    bootMs,
-    createEngineMs: t1 - t0,
-    openMs: t2 - t1,
-    recoveryMs: store.stats().recovery.durationMs,
-    processToOpenMs: t2,
-    recovery: store.stats().recovery,
-    engine: { pools: s.pools, values: s.values, runs: s.runs },
-    engineApplyMs,
-    memory: memory(),
-    closeMs: 0,
-  };
-  if (a.snapshot) {
-    // Something must change, or snapshotNow() has nothing to do. A new pool
-    // keeps the big pools' runs exactly as loaded.
-    await store.append(2 ** 40, trustSorted(Float64Array.of(0.5)));
-    const t3 = performance.now();
-    await store.snapshotNow();
-    const t4 = performance.now();
-    const files = snapshotFiles(a.dataDir);
-    const last = files[files.length - 1];
-    result.snapshot = {
-      ms: t4 - t3,
-      storeMs: store.stats().lastSnapshotMs,
-      file: last.name,
-      bytes: last.bytes,
-      values: engine.stats().values,
-      memoryAfter: memory(),
-    };
-  }
-  const t5 = performance.now();
-  await store.close(); // nothing changed since the last snapshot: no snapshot here
-  result.closeMs = performance.now() - t5;
-  return result;
-}
-
-// ---- 2b. where a load's time goes ------------------------------------------------------
-
-export interface LoadPartsResult {
-  /** readSnapshotFile: allocate runs, read them, CRC them (what recovery does first). */
-  readSnapshotMs: number;
-  /** CRC32C of every loaded run again, data hot in memory: the CRC's share. */
-  crcAgainMs: number;
-  crcGBps: number;
-  /** engine.replacePool for every pool (what recovery does next). */
-  replacePoolMs: number;
-  bytes: number;
-}
-
-export async function loadPartsTask(a: { dataDir: string }): Promise<LoadPartsResult> {
-  const files = snapshotFiles(a.dataDir);
-  const path = join(a.dataDir, files[files.length - 1].name);
-  const engine = await createEngine({ kind: 'wasm' });
-  const t0 = performance.now();
-  const snap = await readSnapshotFile(nodeFileLayer, path);
-  const t1 = performance.now();
-  let crc = 0;
-  for (const pool of snap.pools) for (const run of pool.runs) crc = crc32cOf(new Uint8Array(run.buffer, run.byteOffset, run.byteLength), crc);
-  const t2 = performance.now();
-  for (const pool of snap.pools) engine.replacePool(pool.poolId, pool.runs);
-  const t3 = performance.now();
-  if (crc === 0.5) console.log('impossible'); // keep the work observable
-  return {
-    readSnapshotMs: t1 - t0,
-    crcAgainMs: t2 - t1,
-    crcGBps: snap.values * 8 / 1e9 / ((t2 - t1) / 1e3),
-    replacePoolMs: t3 - t2,
-    bytes: snap.bytes,
-  };
-}
-
-// ---- 2c. the cost of fresh memory alone ------------------------------------------------
-
-export interface AllocResult {
-  /** allocateRun for `pools` runs of `perPool` values, then one write per 4 KiB page. */
-  allocTouchMs: number;
-  mibPerSec: number;
-  msPerMiB: number;
-}
-
-/** In a fresh process: what the runs of a load cost before a single byte is read. */
-export function allocTask(a: { pools: number; perPool: number }): AllocResult {
-  const t0 = performance.now();
-  const runs: Float64Array[] = [];
-  for (let p = 0; p < a.pools; p++) {
-    const run = allocateRun(a.perPool);
-    for (let i = 0; i < run.length; i += 512) run[i] = 1; // touch every 4 KiB page
-    runs.push(run);
-  }
-  const ms = performance.now() - t0;
-  const mib = (a.pools * a.perPool * 8) / MiB;
-  if (runs.length < 0) console.log('impossible');
-  return { allocTouchMs: ms, mibPerSec: mib / (ms / 1e3), msPerMiB: ms / mib };
-}
-
-// ---- 3. WAL: write one (never, no snapshots), then SIGKILL; replay it ----------------
-
-export interface WalWriteArgs {
-  dataDir: string;
-  appends: number;
-  values: number;
-  pools: number;
-  seed: number;
-}
-
-export interface WalWriteResult {
-  appends: number;
-  values: number;
-  walBytes: number;
-  expectedWalBytes: number;
-  submitMs: number;
-  /** Until every record was written (to the page cache) by the flusher. */
-  writtenMs: number;
-  writes: number;
-  fdatasyncs: number;
-}
-
-/** Appends through the store (fsync 'never', no snapshots), waits until all is written, emits, SIGKILLs itself. */
-export async function walWriteTask(a: WalWriteArgs): Promise<never> {
-  const engine = await createEngine({ kind: 'wasm' });
-  // Bounds raised so that the whole log is taken in one go (it is submitted
-  // faster than a server would receive it); no snapshots, so it all stays in the log.
-  const store = await openDurableStore({
-    dataDir: a.dataDir,
-    fsync: 'never',
-    engine,
-    snapshotIntervalMs: 0,
-    snapshotWalBytes: 0,
-    maxPendingRecords: a.appends + 1000,
-    maxPendingBytes: 4 * walBytesFor(a.appends, a.values),
-  });
-  const next = rng32(a.seed);
-  const t0 = performance.now();
-  for (let i = 0; i < a.appends; i++) {
-    const run = allocateRun(a.values);
-    let v = 0;
-    for (let j = 0; j < a.values; j++) run[j] = v += (next() + 1) * 2.3283064365386963e-10;
-    store.append(i % a.pools, trustSorted(run));
-    if ((i & 1023) === 1023) await turn(); // let the flusher take a batch, as request turns would
-  }
-  const t1 = performance.now();
-  const expected = walBytesFor(a.appends, a.values);
-  while (store.stats().walBytes < expected) await new Promise((r) => setTimeout(r, 2));
-  const t2 = performance.now();
-  const st = store.stats();
-  emitResult({
-    appends: a.appends,
-    values: a.values,
-    walBytes: st.walBytes,
-    expectedWalBytes: expected,
-    submitMs: t1 - t0,
-    writtenMs: t2 - t0,
-    writes: st.writes,
-    fdatasyncs: st.fdatasyncs,
-  } satisfies WalWriteResult);
-  return killSelf();
-}
-
 export interface ReplayResult {
   openMs: number;
-  /** Time inside engine.appendSortedRun / deletePool (incl. the merges they trigger). */
-  engineApplyMs: number;
   recovery: DurableStoreStats['recovery'];
-  engine: { pools: number; values: number; runs: number };
-  walBytes: number;
-  memory: ReturnType<typeof memory>;
 }
 
-/** Recovers the WAL into a fresh engine, emits, SIGKILLs itself (the log stays as it is). */
-export async function replayTask(a: { dataDir: string }): Promise<never> {
+/** Recovers the log into a fresh engine, emits, SIGKILLs itself so the log stays as it is. */
+async function replayTask(a: { dataDir: string }): Promise<never> {
   const engine = await createEngine({ kind: 'wasm' });
-  const applied = { ms: 0, calls: 0 };
-  timeEngine(engine, applied);
   const t0 = performance.now();
   const store = await openDurableStore({ dataDir: a.dataDir, fsync: 'never', engine, snapshotIntervalMs: 0, snapshotWalBytes: 0 });
-  const t1 = performance.now();
-  const s = engine.stats();
-  emitResult({
-    openMs: t1 - t0,
-    engineApplyMs: applied.ms,
-    recovery: store.stats().recovery,
-    engine: { pools: s.pools, values: s.values, runs: s.runs },
-    walBytes: store.stats().walBytes,
-    memory: memory(),
-  } satisfies ReplayResult);
-  return killSelf();
+  emitResult({ openMs: performance.now() - t0, recovery: store.stats().recovery } satisfies ReplayResult);
+  process.kill(process.pid, 'SIGKILL');
+  throw new Error('unreachable');
 }
-
-// ---- 4. group commit ----------------------------------------------------------------
 
 export interface CommitArgs {
   dataDir: string;
   fsync: FsyncPolicy;
   inflight: number;
-  values: number;
-  pools: number;
-  warmupMs: number;
   durationMs: number;
-  /** Store options to override (undefined: the library defaults). */
-  maxPendingRecords?: number;
-  maxPendingBytes?: number;
 }
 
 export interface CommitResult {
-  fsync: FsyncPolicy;
-  inflight: number;
-  values: number;
-  seconds: number;
-  appends: number;
-  refused: number;
-  firstRefusalAfterAppends: number | null;
-  firstRefusal: string | null;
   appendsPerSec: number;
-  valuesPerSec: number;
-  writes: number;
-  fdatasyncs: number;
   fdatasyncsPerSec: number;
-  /** Records per writev. */
-  recordsPerWrite: number;
-  /** Appends per fdatasync (0 fdatasyncs: null). */
   appendsPerFdatasync: number | null;
-  latencyMs: { p50: number; p99: number; max: number; mean: number };
-  walBytes: number;
-  pendingRecordsAtEnd: number;
-  cpuUserSec: number;
-  cpuSystemSec: number;
-  /** Measured at the FileLayer during the timed window: writev and fdatasync durations (as awaited, thread-pool queueing included). */
-  io: { writeMeanMs: number; fdatasyncMeanMs: number; fdatasyncP50Ms: number; fdatasyncP99Ms: number; ioBusyFraction: number };
-  options: { maxPendingRecords: number | 'default'; maxPendingBytes: number | 'default' };
+  recordsPerWrite: number;
+  refused: number;
+  latencyMs: Summary;
+  /** At the FileLayer, in the measured window: fdatasync durations, and the share of the window the log was writing or syncing. */
+  fdatasyncMs: Summary;
+  logBusyPct: number;
+  cpuS: number;
+}
+
+/** nodeFileLayer with every write and fdatasync timed into `io` (the store's FileLayer seam). */
+function timedFileLayer(io: { writeMs: number; syncs: number[] }): FileLayer {
+  return {
+    ...nodeFileLayer,
+    async open(path, mode) {
+      const handle = await nodeFileLayer.open(path, mode);
+      const timed = async (op: () => Promise<void>, sync: boolean): Promise<void> => {
+        const t = performance.now();
+        await op();
+        if (sync) io.syncs.push(performance.now() - t);
+        else io.writeMs += performance.now() - t;
+      };
+      return {
+        size: () => handle.size(),
+        read: (into, position) => handle.read(into, position),
+        truncate: (length) => handle.truncate(length),
+        close: () => handle.close(),
+        write: (chunks, position) => timed(() => handle.write(chunks, position), false),
+        datasync: () => timed(() => handle.datasync(), true),
+      };
+    },
+  };
 }
 
 /**
- * `inflight` submitters, each: append 10 values, wait for the answer (under
- * 'always' a promise settled after the fdatasync; under 'never' the outcome,
- * synchronously), then yield one event-loop turn (setImmediate) — as requests
- * arriving on sockets would, and so that the flusher (scheduled with
- * setImmediate) gets to run under 'never' at all.
+ * `inflight` submitters, each: append 10 values to one of 1000 pools, wait for
+ * the answer (under 'always' a promise settled after the fdatasync), then yield
+ * one event-loop turn, as requests arriving on sockets would (and so that the
+ * flusher gets to run under 'never' at all). 500 ms warm-up, then the window.
  */
-export async function commitTask(a: CommitArgs): Promise<CommitResult> {
-  const engine: QuantileEngine = await createEngine({ kind: 'wasm' });
-  const io = { current: newIoTimes() };
-  const store: DurableStore = await openDurableStore({
-    dataDir: a.dataDir,
-    fsync: a.fsync,
-    engine,
-    files: timedFileLayer(io),
-    snapshotIntervalMs: 0,
-    snapshotWalBytes: 0,
-    ...(a.maxPendingRecords !== undefined ? { maxPendingRecords: a.maxPendingRecords } : {}),
-    ...(a.maxPendingBytes !== undefined ? { maxPendingBytes: a.maxPendingBytes } : {}),
-  });
+async function commitTask(a: CommitArgs): Promise<CommitResult> {
+  const io = { writeMs: 0, syncs: [] as number[] };
+  const engine = await createEngine({ kind: 'wasm' });
+  const options = { dataDir: a.dataDir, fsync: a.fsync, engine, files: timedFileLayer(io), snapshotIntervalMs: 0, snapshotWalBytes: 0 };
+  const store = await openDurableStore(options);
   const next = rng32(7);
-  const ring: SortedRun[] = [];
-  for (let i = 0; i < 4096; i++) {
-    const run = new Float64Array(a.values);
-    let v = 0;
-    for (let j = 0; j < a.values; j++) run[j] = v += (next() + 1) * 2.3283064365386963e-10;
-    ring.push(trustSorted(run)); // immutable: the engine may hold the same run in several pools
-  }
-
+  const ring = Array.from({ length: 4096 }, () => fastSortedRun(10, 0, next)); // immutable: pools may share a run
   let measuring = false;
   let stop = false;
-  let ok = 0;
   let refused = 0;
-  let total = 0;
-  let firstRefusalAfterAppends: number | null = null;
-  let firstRefusal: string | null = null;
-  const lat = new Float64Array(1 << 20);
-  let latN = 0;
+  const latency: number[] = [];
   let k = 0;
-
   const submitter = async (id: number): Promise<void> => {
     while (!stop) {
-      const run = ring[k++ & 4095];
-      const pool = (k * 7919 + id) % a.pools;
       const t = performance.now();
       try {
-        const r = store.append(pool, run);
-        if (r instanceof Promise) await r;
-        total++;
-        if (measuring) {
-          ok++;
-          if (latN < lat.length) lat[latN++] = performance.now() - t;
-        }
+        await store.append((k * 7919 + id) % 1000, ring[k++ & 4095]);
+        if (measuring) latency.push(performance.now() - t);
       } catch (err) {
         if (!(err instanceof PoolqError) || err.code !== 'unavailable') throw err;
-        if (firstRefusal === null) {
-          firstRefusal = err.message;
-          firstRefusalAfterAppends = total;
-        }
         if (measuring) refused++;
       }
       await turn();
     }
   };
-
-  const workers: Promise<void>[] = [];
-  for (let i = 0; i < a.inflight; i++) workers.push(submitter(i));
-  await new Promise((r) => setTimeout(r, a.warmupMs));
-  const s0 = store.stats();
-  const c0 = process.cpuUsage();
-  io.current = newIoTimes();
-  const t0 = performance.now();
+  const workers = Array.from({ length: a.inflight }, (_, i) => submitter(i));
+  await new Promise((r) => setTimeout(r, 500));
+  const [s0, c0, t0] = [store.stats(), process.cpuUsage(), performance.now()];
+  Object.assign(io, { writeMs: 0, syncs: [] });
   measuring = true;
   await new Promise((r) => setTimeout(r, a.durationMs));
   measuring = false;
-  const t1 = performance.now();
-  const c1 = process.cpuUsage(c0);
-  const s1 = store.stats();
-  const ioTimes = io.current;
-  io.current = newIoTimes();
+  const [s1, c1, seconds] = [store.stats(), process.cpuUsage(c0), (performance.now() - t0) / 1000];
+  const busyMs = io.writeMs + io.syncs.reduce((sum, ms) => sum + ms, 0);
+  const fdatasyncMs = summarize(io.syncs);
   stop = true;
   await Promise.all(workers);
-
-  const seconds = (t1 - t0) / 1000;
-  const writes = s1.writes - s0.writes;
+  // no close(): it would snapshot everything appended, which is not part of this measurement
   const fdatasyncs = s1.fdatasyncs - s0.fdatasyncs;
-  const sorted = lat.slice(0, latN).sort();
-  const pct = (q: number) => (latN === 0 ? Number.NaN : sorted[Math.min(latN - 1, Math.floor(q * latN))]);
-  let sum = 0;
-  for (let i = 0; i < latN; i++) sum += sorted[i];
-  // No close(): it would snapshot everything appended (not part of this measurement).
   return {
-    fsync: a.fsync,
-    inflight: a.inflight,
-    values: a.values,
-    seconds,
-    appends: ok,
-    refused,
-    firstRefusalAfterAppends,
-    firstRefusal,
-    appendsPerSec: ok / seconds,
-    valuesPerSec: (ok * a.values) / seconds,
-    writes,
-    fdatasyncs,
+    appendsPerSec: latency.length / seconds,
     fdatasyncsPerSec: fdatasyncs / seconds,
-    recordsPerWrite: writes > 0 ? ok / writes : 0,
-    appendsPerFdatasync: fdatasyncs > 0 ? ok / fdatasyncs : null,
-    latencyMs: { p50: pct(0.5), p99: pct(0.99), max: latN ? sorted[latN - 1] : Number.NaN, mean: latN ? sum / latN : Number.NaN },
-    walBytes: s1.walBytes,
-    pendingRecordsAtEnd: s1.pendingRecords,
-    cpuUserSec: c1.user / 1e6,
-    cpuSystemSec: c1.system / 1e6,
-    io: ioSummary(ioTimes, t1 - t0),
-    options: { maxPendingRecords: a.maxPendingRecords ?? 'default', maxPendingBytes: a.maxPendingBytes ?? 'default' },
+    appendsPerFdatasync: fdatasyncs > 0 ? latency.length / fdatasyncs : null,
+    recordsPerWrite: latency.length / Math.max(1, s1.writes - s0.writes),
+    refused,
+    latencyMs: summarize(latency),
+    fdatasyncMs,
+    // one flusher: its writes and fdatasyncs never overlap
+    logBusyPct: (100 * busyMs) / (seconds * 1000),
+    cpuS: (c1.user + c1.system) / 1e6,
   };
 }
 
-function ioSummary(t: IoTimes, windowMs: number): CommitResult['io'] {
-  const d = Float64Array.from(t.datasyncSamples).sort();
-  const at = (q: number) => (d.length === 0 ? Number.NaN : d[Math.min(d.length - 1, Math.floor(q * d.length))]);
-  return {
-    writeMeanMs: t.writes > 0 ? t.writeMs / t.writes : Number.NaN,
-    fdatasyncMeanMs: t.datasyncs > 0 ? t.datasyncMs / t.datasyncs : Number.NaN,
-    fdatasyncP50Ms: at(0.5),
-    fdatasyncP99Ms: at(0.99),
-    // One flusher: its writes and fdatasyncs never overlap, so this is the share of the window the log was busy.
-    ioBusyFraction: (t.writeMs + t.datasyncMs) / windowMs,
-  };
-}
+const TASKS: Record<string, (args: never) => unknown> = {
+  build: buildTask,
+  load: loadTask,
+  'wal-write': walWriteTask,
+  replay: replayTask,
+  commit: commitTask,
+};
 
-// ---- dispatch -------------------------------------------------------------------------
-
+/** The child side of `storage.js --child TASK JSON`. */
 export async function runChildTask(task: string, json: string): Promise<void> {
-  const args = JSON.parse(json) as never;
-  switch (task) {
-    case 'build':
-      emitResult(buildTask(args));
-      break;
-    case 'load':
-      emitResult(await loadTask(args));
-      break;
-    case 'load-parts':
-      emitResult(await loadPartsTask(args));
-      break;
-    case 'alloc':
-      emitResult(allocTask(args));
-      break;
-    case 'wal-write':
-      await walWriteTask(args);
-      break;
-    case 'replay':
-      await replayTask(args);
-      break;
-    case 'commit':
-      emitResult(await commitTask(args));
-      break;
-    default:
-      throw new Error(`unknown child task ${task}`);
-  }
+  const run = TASKS[task];
+  if (run === undefined) throw new Error(`unknown child task ${task}`);
+  emitResult(await run(JSON.parse(json) as never));
   process.exit(0);
 }
