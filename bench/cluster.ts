@@ -12,9 +12,11 @@
 // 3. Moves: one bucket (10 pools × 10⁵ values) moved between two shards with
 //    the scripted procedure: how long its appends were refused, and the whole move.
 //
-// Prints a table and writes bench/results/cluster.json.
+// Options: --rounds N (3), --seconds S (5), --values N (1e8; 0 skips the
+// restart); --quick: 1 round of 1 s, 10⁶ values. Output: tables and
+// bench/results/cluster.json.
 
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -25,18 +27,19 @@ import { snapshotFileName, writeSnapshotFileSync, type SnapshotPool } from '../s
 import { fastSortedRun, rng32 } from './lib/data.js';
 import { findWrk, runWrk, type LoadResult, type Mode } from './lib/http-scenarios.js';
 import { processCpuSeconds } from './lib/proc.js';
+import { printTable, writeResults, type Row as TableRow } from './lib/report.js';
 
-const ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../..');
 const { values: args } = parseArgs({
   options: {
-    rounds: { type: 'string', default: '3' },
-    seconds: { type: 'string', default: '5' },
-    values: { type: 'string', default: '1e8' },
+    rounds: { type: 'string' },
+    seconds: { type: 'string' },
+    values: { type: 'string' },
+    quick: { type: 'boolean', default: false },
   },
 });
-const ROUNDS = Number(args.rounds);
-const SECONDS = Number(args.seconds);
-const VALUES = Number(args.values);
+const ROUNDS = Number(args.rounds ?? (args.quick ? 1 : 3));
+const SECONDS = Number(args.seconds ?? (args.quick ? 1 : 5));
+const VALUES = Number(args.values ?? (args.quick ? 1e6 : 1e8));
 const POOLS = 1000;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -141,7 +144,7 @@ async function recovery(): Promise<Recovery[]> {
       const instance = await cluster.startShard('shard-0');
       while ((await fetch(`${cluster.layout.proxyUrl}/pools/7`).catch(() => null))?.status !== 200) await sleep(10);
       const servedMs = performance.now() - spawned;
-      const log = (await import('node:fs')).readFileSync(path.join(dir, 'shard-0.log'), 'utf8').trim().split('\n');
+      const log = readFileSync(path.join(dir, 'shard-0.log'), 'utf8').trim().split('\n');
       const ready = JSON.parse(log.filter((l) => l.includes('"poolq ready"')).pop()!) as { recoveryMs: number; values: number };
       out.push({
         values: ready.values,
@@ -200,31 +203,42 @@ async function main(): Promise<void> {
   const restarts = VALUES > 0 ? await recovery() : [];
   const moved = await moves();
   const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-  console.log('\nthroughput (median of rounds; proxy ÷ direct in the same round)');
-  console.log('scenario  target  req/s   p50 µs  p99 µs  shard CPU ms/1k  proxy CPU ms/1k  proxy/direct');
+  const table: TableRow[] = [];
   for (const scenario of ['query', 'add'] as const) {
     for (const target of ['direct', 'proxy'] as const) {
       const mine = rows.filter((r) => r.scenario === scenario && r.target === target);
-      const ratios = mine.map(
-        (r) => r.rps / rows.find((d) => d.scenario === scenario && d.target === 'direct' && d.round === r.round)!.rps,
-      );
-      console.log(
-        `${scenario.padEnd(9)} ${target.padEnd(7)} ${String(median(mine.map((r) => r.rps))).padStart(6)} ${String(median(mine.map((r) => r.p50Us))).padStart(8)} ${String(median(mine.map((r) => r.p99Us))).padStart(7)} ${String(median(mine.map((r) => r.shardCpuMs))).padStart(16)} ${String(median(mine.map((r) => r.proxyCpuMs))).padStart(16)}  ${target === 'proxy' ? `${median(ratios).toFixed(2)} (${Math.min(...ratios).toFixed(2)}–${Math.max(...ratios).toFixed(2)})` : ''}`,
-      );
+      const direct = (round: number) => rows.find((d) => d.scenario === scenario && d.target === 'direct' && d.round === round)!.rps;
+      const ratios = mine.map((r) => r.rps / direct(r.round));
+      table.push({
+        scenario,
+        target,
+        'req/s': median(mine.map((r) => r.rps)),
+        'p50 µs': median(mine.map((r) => r.p50Us)),
+        'p99 µs': median(mine.map((r) => r.p99Us)),
+        'poolq CPU ms/1k': median(mine.map((r) => r.shardCpuMs)),
+        'HAProxy CPU ms/1k': median(mine.map((r) => r.proxyCpuMs)),
+        'proxy ÷ direct (range)':
+          target === 'proxy' ? `${median(ratios).toFixed(2)} (${Math.min(...ratios).toFixed(2)}–${Math.max(...ratios).toFixed(2)})` : '',
+      });
     }
   }
+  printTable(`throughput, median of ${ROUNDS} rounds (proxy ÷ direct within each round)`, table);
   if (restarts.length > 0) {
-    console.log(`\nrestart after SIGKILL, ${restarts[0].values} values (${(restarts[0].snapshotBytes / 2 ** 20).toFixed(0)} MiB snapshot)`);
-    for (const r of restarts)
-      console.log(`spawn → ready ${r.readyMs} ms (recovery ${r.recoveryMs} ms), spawn → served through the proxy ${r.servedMs} ms`);
+    printTable(
+      `restart after SIGKILL, ${restarts[0].values} values (${(restarts[0].snapshotBytes / 2 ** 20).toFixed(0)} MiB snapshot)`,
+      restarts.map((r, i) => ({
+        restart: i + 1,
+        'recovery ms': r.recoveryMs,
+        'spawn → ready ms': r.readyMs,
+        'spawn → served ms': r.servedMs,
+      })),
+    );
   }
-  console.log(`\nbucket moves, ${moved[0].values} values in 10 pools`);
-  for (const m of moved) console.log(`appends refused ${m.writesRefusedMs} ms, whole move ${m.totalMs} ms`);
-  mkdirSync(path.join(ROOT, 'bench/results'), { recursive: true });
-  writeFileSync(
-    path.join(ROOT, 'bench/results/cluster.json'),
-    JSON.stringify({ rows, restarts, moved, rounds: ROUNDS, seconds: SECONDS }, null, 2),
+  printTable(
+    `bucket moves, ${moved[0].values} values in 10 pools`,
+    moved.map((m, i) => ({ move: i + 1, 'appends refused ms': m.writesRefusedMs, 'whole move ms': m.totalMs })),
   );
+  writeResults('cluster', { rounds: ROUNDS, seconds: SECONDS, rows, restarts, moved });
 }
 
 main().catch((err: unknown) => {
