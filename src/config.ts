@@ -41,6 +41,10 @@ export interface Config {
   shardName: string | null;
   /** Largest body of POST /cluster/buckets/{bucket}/import (an export of one bucket). */
   maxImportBytes: number;
+  /** /ws: close a socket silent this long (pings are sent before). */
+  wsIdleTimeoutSeconds: number;
+  /** /ws: close a socket (1008) whose unsent replies exceed this many bytes. */
+  wsMaxBacklogBytes: number;
 }
 
 interface Setting {
@@ -111,6 +115,18 @@ export const SETTINGS = {
   },
   shardName: { flag: 'shard-name', env: 'SHARD_NAME', default: '', help: "cluster mode: this instance's shard name in the map" },
   maxImport: { flag: 'max-import', env: 'MAX_IMPORT', default: '2GiB', help: 'largest bucket import body (cluster mode)' },
+  wsIdleTimeout: {
+    flag: 'ws-idle-timeout',
+    env: 'WS_IDLE_TIMEOUT',
+    default: '60',
+    help: '/ws: seconds of silence before a socket is closed (pinged first; 8-960)',
+  },
+  wsMaxBacklog: {
+    flag: 'ws-max-backlog',
+    env: 'WS_MAX_BACKLOG',
+    default: '4MiB',
+    help: '/ws: close a socket (1008) with more unsent replies than this',
+  },
 } as const satisfies Record<string, Setting>;
 
 const SIZE_UNITS: Record<string, number> = { b: 1, kb: 1e3, kib: 1024, mb: 1e6, mib: 1024 ** 2, gb: 1e9, gib: 1024 ** 3 };
@@ -179,6 +195,8 @@ export function loadConfig(argv: readonly string[] = process.argv.slice(2), env:
     authToken: raw(S.authToken) === '' ? null : raw(S.authToken),
     ...clusterSettings(raw(S.shardMap), raw(S.shardName)),
     maxImportBytes: sizeIn(S.maxImport, raw(S.maxImport), 64),
+    wsIdleTimeoutSeconds: integerIn(S.wsIdleTimeout, raw(S.wsIdleTimeout), 8, 960),
+    wsMaxBacklogBytes: sizeIn(S.wsMaxBacklog, raw(S.wsMaxBacklog), 64 << 10),
   };
 }
 

@@ -9,6 +9,7 @@ import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { assignBuckets, evenShardMap, formatShardMap, type ShardMap } from '../src/core/shard-map.js';
+import { PoolqSocket } from '../src/client/ws-client.js';
 import { MAIN, startServer, tempDataDir, type ServerProcess } from './helpers/server-process.js';
 
 interface Reply {
@@ -115,7 +116,7 @@ describe('a cluster instance, by hand', () => {
     }
     const wrong = await call(a.url('/cluster/buckets/5/export'), 'POST');
     expect(wrong.status).toBe(405);
-    expect(wrong.headers.get('allow')).toBe('GET');
+    expect(wrong.headers.get('allow')).toBe('GET, HEAD');
   });
 
   it('moves bucket 5 from a to b step by step, with every answer the same bit for bit afterwards', async () => {
@@ -142,6 +143,21 @@ describe('a cluster instance, by hand', () => {
     expect((await call(a.url('/pools/4101/values'), 'POST', '[1]')).status).toBe(503);
     expect((await call(a.url('/query'), 'POST', '{"poolId": 5, "percentile": 50}')).json.count).toBe(7);
     expect((await call(a.url('/add'), 'POST', '{"poolId": 6, "poolValues": [1]}')).status).toBe(200); // other buckets are not affected
+    // every write path passes the gate: a binary body, a batch touching the bucket (refused whole), a /ws add
+    const binary = await call(a.url('/pools/5/values'), 'POST', new Uint8Array(new Float64Array([1]).buffer), {
+      'content-type': 'application/octet-stream',
+    });
+    expect(binary.status).toBe(503);
+    const batch = await call(a.url('/batch'), 'POST', '{"poolId": 6, "poolValues": [1]}\n{"poolId": 4101, "poolValues": [1]}\n');
+    expect([batch.status, batch.json.error]).toEqual([503, 'unavailable']);
+    const socket = await PoolqSocket.connect({ url: a.url('/ws').replace('http', 'ws'), reconnect: false });
+    try {
+      await expect(socket.add(5, [1])).rejects.toMatchObject({ code: 'unavailable' });
+      expect((await socket.query(5, [50])).count).toBe(7);
+    } finally {
+      await socket.close();
+    }
+    expect((await call(a.url('/pools/6'))).json.count).toBe(1); // the refused batch applied nothing
 
     const exported = await call(a.url('/cluster/buckets/5/export'));
     expect(exported.status).toBe(200);

@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BUCKET_COUNT, bucketOf, ownerOfPool } from '../src/core/shard-map.js';
 import { LocalCluster } from '../src/cli/cluster/local-cluster.js';
 import type { ClusterStatus } from '../src/http/cluster-admin.js';
+import { PoolqSocket } from '../src/client/ws-client.js';
 import { seededRandom } from './helpers/random.js';
 
 interface Reply {
@@ -158,6 +159,51 @@ describe('a 3-shard cluster behind HAProxy', () => {
     }
     expect(await Promise.all(shardNames().map(status))).toEqual(before);
     for (const poolId of sample) expect((await call(proxy(`/pools/${poolId}`))).json.count).toBe(5);
+  });
+
+  it('routes binary bodies by path; /batch and /ws reach one shard, which refuses (421) any pool it does not own', async () => {
+    const name = 'shard-2';
+    const mine = poolIds.filter((id) => ownerOf(id) === name).slice(0, 3);
+    const other = poolIds.find((id) => ownerOf(id) !== name)!;
+    const before = await Promise.all(shardNames().map(status));
+
+    // raw float64 bodies on /pools/{poolId}/values are routed by their path like JSON ones
+    const bytes = new Float64Array([10, 20]);
+    const binary = await fetch(proxy(`/pools/${mine[0]}/values`), {
+      method: 'POST',
+      headers: { 'content-type': 'application/octet-stream' },
+      body: bytes,
+    });
+    expect(binary.status).toBe(200);
+    expect(await binary.json()).toEqual({ status: 'appended', count: expected.get(mine[0])! + 2 });
+    expected.set(mine[0], expected.get(mine[0])! + 2);
+
+    // a batch is one request, so it reaches one shard: all of its pools must be that shard's
+    const batch = (ids: number[]) => ids.map((poolId) => JSON.stringify({ poolId, poolValues: [3] })).join('\n') + '\n';
+    const mixed = await call(proxy(`/shards/${name}/batch`), 'POST', batch([...mine, other]));
+    expect(mixed.status).toBe(421);
+    expect(mixed.json.error).toBe('misdirected');
+    const own = await call(proxy(`/shards/${name}/batch`), 'POST', batch(mine));
+    expect(own.json).toEqual({ pools: 3, values: 3 });
+    for (const id of mine) expected.set(id, expected.get(id)! + 1);
+
+    // /ws likewise: a socket to one shard, through the proxy's /shards/<name>/ws
+    const socket = await PoolqSocket.connect({ url: `${proxy(`/shards/${name}/ws`).replace('http', 'ws')}`, reconnect: false });
+    try {
+      expect(await socket.add(mine[1], [4])).toMatchObject({ created: false, count: expected.get(mine[1])! + 1 });
+      expected.set(mine[1], expected.get(mine[1])! + 1);
+      expect((await socket.query(mine[1], [100])).quantiles).toEqual([5]);
+      for (const request of [() => socket.add(other, [4]), () => socket.query(other, [50])]) {
+        await expect(request()).rejects.toMatchObject({ code: 'misdirected' });
+      }
+    } finally {
+      await socket.close();
+    }
+    const after = await Promise.all(shardNames().map(status));
+    after.forEach((s, i) => {
+      expect(s.storedPools).toBe(before[i].storedPools);
+      expect(s.storedValues - before[i].storedValues).toBe(s.shard === name ? 2 + 3 + 1 : 0);
+    });
   });
 
   it('serves every other pool while one shard is SIGKILLed, then brings back every acknowledged value', async () => {

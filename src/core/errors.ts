@@ -1,5 +1,5 @@
 // All poolq errors in one place (piscina style: one module, stable codes).
-// The HTTP layer maps `code` to a status in src/http/error-status.ts; nothing
+// The HTTP layer maps `code` to a status in src/protocol/error-status.ts; nothing
 // else decides statuses. Engine, storage and HTTP validation all throw these.
 
 export type ErrorCode =
@@ -13,6 +13,7 @@ export type ErrorCode =
   | 'misdirected'
   | 'conflict'
   | 'unavailable'
+  | 'not_implemented'
   | 'internal';
 
 export class PoolqError extends Error {

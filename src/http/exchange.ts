@@ -57,6 +57,8 @@ export function errorBody(code: string, message: string, field?: string): string
 export class Exchange {
   aborted = false;
   done = false;
+  /** A HEAD request: status and headers as for GET (content-length included), no body. */
+  head = false;
   readonly startedAt = performance.now();
 
   constructor(
@@ -95,7 +97,14 @@ export class Exchange {
     const res = this.res;
     res.writeStatus(status).writeHeader('content-type', contentType);
     if (headers !== undefined) for (const name in headers) res.writeHeader(name, headers[name]);
-    res.end(body, close);
+    // endWithoutBody(length) leaves uWS waiting for those bytes (the next request on the
+    // connection then closes it), and an explicit undefined length is written as 2^63:
+    // HEAD writes its content-length itself and calls endWithoutBody() with no arguments.
+    if (this.head) {
+      res.writeHeader('content-length', String(typeof body === 'string' ? Buffer.byteLength(body) : body.length));
+      if (close) res.writeHeader('connection', 'close');
+      res.endWithoutBody();
+    } else res.end(body, close);
   }
 
   sendEmpty(status: string): void {

@@ -8,8 +8,10 @@ import type { QuantileEngine } from '../core/engine.js';
 import { PoolqError, unavailable } from '../core/errors.js';
 import { parseQueryBodyFast } from '../protocol/bulk-parse.js';
 import type { RequestOffload } from '../protocol/offload.js';
+import { checkIdempotencyKey } from '../protocol/idempotency-key.js';
 import {
   checkMethod,
+  checkSingleParams,
   checkValues,
   parseAddRequest,
   parseJson,
@@ -19,20 +21,22 @@ import {
   type AddRequest,
   type QueryRequest,
 } from '../protocol/validate.js';
-import type { AppendOutcome } from '../core/engine.js';
-import type { ShardGate } from '../protocol/shard-gate.js';
-import type { Awaitable, PoolWriter } from '../storage/pool-writer.js';
-import type { ClusterAdmin } from './cluster-admin.js';
-import { createClusterHandlers } from './cluster-handlers.js';
 import type { BodyBufferPool } from './body-buffers.js';
 import { loadDocsAssets, type DocsAssets } from './docs-page.js';
 import { jsonNumber, type Exchange } from './exchange.js';
+import { isOctetStream, type IngestRoutes } from './ingest-routes.js';
+import type { IngestWriter } from './ingest-writer.js';
 import type { Metrics } from './metrics.js';
-import type { Handler, Handlers } from './router.js';
+import type { Handler, Handlers, RouteInput } from './router.js';
+import type { PoolWriter } from '../storage/pool-writer.js';
+import type { ClusterAdmin } from './cluster-admin.js';
+import { createClusterHandlers } from './cluster-handlers.js';
 
 export type ServerState = 'starting' | 'ready' | 'stopping';
 
 export interface HandlerContext {
+  /** The octet-stream and NDJSON bodies. */
+  ingest: IngestRoutes;
   engine: QuantileEngine;
   offload: RequestOffload | null;
   metrics: Metrics;
@@ -42,10 +46,11 @@ export interface HandlerContext {
   offloadSortValues: number;
   openApiJson: string;
   /** The store, once recovery finished (routes that need data run only then). */
-  writer(): PoolWriter;
+  writer(): IngestWriter;
   state(): ServerState;
-  /** Cluster mode: the gate writes pass (421, or 503 while their bucket moves) and the /cluster work; null otherwise. */
-  cluster: { gate: ShardGate; admin: ClusterAdmin } | null;
+  /** Cluster mode: the /cluster work (ClusterAdmin) and the store it writes to without the gate; null otherwise. */
+  cluster: ClusterAdmin | null;
+  storeWriter(): PoolWriter;
 }
 
 const OK = '200 OK';
@@ -56,6 +61,12 @@ const APPENDED = '"Appended"';
 
 /** Typed at its definition, stored untyped in the map (the router passes parse's result to handle). */
 const handler = <T>(h: Handler<T>): Handler => h as Handler;
+
+/** The request's Idempotency-Key header, checked (null when absent). */
+function keyOf(input: RouteInput): string | null {
+  const header = input.headers['idempotency-key'] ?? '';
+  return header === '' ? null : checkIdempotencyKey(header, 'Idempotency-Key');
+}
 
 export function createHandlers(ctx: HandlerContext): Handlers {
   const { engine, offload } = ctx;
@@ -74,34 +85,18 @@ export function createHandlers(ctx: HandlerContext): Handlers {
     return parsed;
   }
 
-  /**
-   * Runs a write to one pool through the cluster gate: refused before it
-   * starts (421; 503 while its bucket moves, which the router's pool check,
-   * made before the body was parsed, cannot know yet) and counted until it
-   * settles, so a bucket export waits for it.
-   */
-  function gatedWrite<T>(poolId: number, write: () => Awaitable<T>): Awaitable<T> {
-    if (ctx.cluster === null) return write();
-    const release = ctx.cluster.gate.admitWrite(poolId);
-    let result: Awaitable<T>;
-    try {
-      result = write();
-    } catch (err) {
-      release();
-      throw err;
-    }
-    if (result instanceof Promise) void result.then(release, release);
-    else release();
-    return result;
-  }
-
   /** Sorts (on a worker when large), logs and applies an append, then replies. */
-  function append(ex: Exchange, poolId: number, values: Float64Array, reply: (created: boolean, count: number) => void): void {
-    const outcome = gatedWrite(poolId, (): Awaitable<AppendOutcome> => {
-      const sorted = offload !== null && values.length >= ctx.offloadSortValues ? offload.sortBatch(values) : engine.sortBatch(values);
-      return sorted instanceof Promise ? sorted.then((run) => ctx.writer().append(poolId, run)) : ctx.writer().append(poolId, sorted);
+  function append(
+    ex: Exchange,
+    poolId: number,
+    values: Float64Array,
+    key: string | null,
+    reply: (created: boolean, count: number) => void,
+  ): void {
+    const sorted = offload !== null && values.length >= ctx.offloadSortValues ? offload.sortBatch(values) : engine.sortBatch(values);
+    ex.settle(sorted, (run) => {
+      ex.settle(ctx.writer().append(poolId, run, key), (outcome) => reply(outcome.created, outcome.count));
     });
-    ex.settle(outcome, (o) => reply(o.created, o.count));
   }
 
   return {
@@ -112,7 +107,19 @@ export function createHandlers(ctx: HandlerContext): Handlers {
           (o) => o.parseAddBody(body),
           () => parseAddRequest(parseJson(body)),
         ),
-      handle: (ex, _input, request) => append(ex, request.poolId, request.values, (created) => ex.send(OK, created ? INSERTED : APPENDED)),
+      handle: (ex, input, request) =>
+        append(ex, request.poolId, request.values, keyOf(input), (created) => ex.send(OK, created ? INSERTED : APPENDED)),
+    }),
+
+    batch: handler({
+      parse: () => {
+        throw new Error('POST /batch bodies are streamed (stream)');
+      },
+      stream: (ex, res, input, contentLength, guard) => {
+        ctx.ingest.batch(ex, res, contentLength, keyOf(input), guard);
+        return true;
+      },
+      handle: () => {},
     }),
 
     query: handler<QueryRequest>({
@@ -127,9 +134,9 @@ export function createHandlers(ctx: HandlerContext): Handlers {
 
     listPools: handler({
       handle: (ex, input) => {
-        const { limit, after } = parseListQuery(new URLSearchParams(input.query));
+        const { limit, after } = parseListQuery(new URLSearchParams(input.query)); // each parameter at most once
         // a shard lists the pools it owns: during a move, a pool is listed by exactly one shard
-        const page = ctx.cluster === null ? engine.listPools(after, limit) : ctx.cluster.admin.listOwnedPools(after, limit);
+        const page = ctx.cluster === null ? engine.listPools(after, limit) : ctx.cluster.listOwnedPools(after, limit);
         ex.send(OK, JSON.stringify(page));
       },
     }),
@@ -144,13 +151,10 @@ export function createHandlers(ctx: HandlerContext): Handlers {
     deletePool: handler({
       handle: (ex, input) => {
         const poolId = input.poolId;
-        ex.settle(
-          gatedWrite(poolId, () => ctx.writer().deletePool(poolId)),
-          (existed) => {
-            if (existed) ex.sendEmpty(NO_CONTENT);
-            else ex.sendError(new PoolqError('pool_not_found', `Pool ${poolId} does not exist.`));
-          },
-        );
+        ex.settle(ctx.writer().deletePool(poolId), (existed) => {
+          if (existed) ex.sendEmpty(NO_CONTENT);
+          else ex.sendError(new PoolqError('pool_not_found', `Pool ${poolId} does not exist.`));
+        });
       },
     }),
 
@@ -158,6 +162,7 @@ export function createHandlers(ctx: HandlerContext): Handlers {
       handle: (ex, input) => {
         const poolId = input.poolId;
         const params = new URLSearchParams(input.query);
+        checkSingleParams(params, ['p', 'method']);
         const percentiles = parsePercentileQuery(params.get('p'));
         const method = checkMethod(params.get('method') ?? undefined);
         const values = engine.quantiles(poolId, percentiles, method);
@@ -173,8 +178,13 @@ export function createHandlers(ctx: HandlerContext): Handlers {
           (o) => o.parseValuesBody(body),
           () => checkValues(parseJson(body), 'body'),
         ),
+      stream: (ex, res, input, contentLength) => {
+        if (!isOctetStream(input.headers['content-type'] ?? '')) return false;
+        ctx.ingest.binaryValues(ex, res, contentLength, input.poolId, keyOf(input));
+        return true;
+      },
       handle: (ex, input, values) =>
-        append(ex, input.poolId, values, (created, count) => {
+        append(ex, input.poolId, values, keyOf(input), (created, count) => {
           if (created) ex.send(CREATED, `{"status":"inserted","count":${count}}`);
           else ex.send(OK, `{"status":"appended","count":${count}}`);
         }),
@@ -211,6 +221,6 @@ export function createHandlers(ctx: HandlerContext): Handlers {
       },
     }),
 
-    ...createClusterHandlers(ctx.cluster?.admin ?? null, ctx.writer),
+    ...createClusterHandlers(ctx.cluster, ctx.storeWriter),
   };
 }

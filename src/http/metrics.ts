@@ -13,11 +13,21 @@ export interface StorageGauges {
   writable(): boolean;
 }
 
+/** Live /ws numbers for /metrics. */
+export interface WebSocketGauges {
+  connections(): number;
+  /** Bytes waiting in uWS's send buffers of all sockets. */
+  bufferedBytes(): number;
+  pushes(): number;
+  skippedPushes(): number;
+}
+
 export class Metrics {
   readonly registry = new client.Registry();
   private readonly requests = new RequestStats();
   private engine: QuantileEngine | null = null;
   private storage: StorageGauges | null = null;
+  private webSockets: WebSocketGauges | null = null;
 
   constructor() {
     const registry = this.registry;
@@ -50,6 +60,22 @@ export class Metrics {
     gauge('poolq_storage_writable', '1 while the write-ahead log accepts writes, 0 while degraded (disk full, I/O error).', () =>
       this.storage === null ? null : this.storage.writable() ? 1 : 0,
     );
+    gauge('poolq_ws_connections', 'Open /ws connections.', () => this.webSockets?.connections() ?? null);
+    gauge(
+      'poolq_ws_buffered_bytes',
+      'Bytes waiting in the send buffers of all /ws connections.',
+      () => this.webSockets?.bufferedBytes() ?? null,
+    );
+    gauge('poolq_ws_pushes_total', 'Subscription pushes sent.', () => this.webSockets?.pushes() ?? null);
+    gauge(
+      'poolq_ws_pushes_skipped_total',
+      'Subscription pushes skipped for a socket over its push limit (the newest is sent when it drains).',
+      () => this.webSockets?.skippedPushes() ?? null,
+    );
+  }
+
+  attachWebSockets(gauges: WebSocketGauges): void {
+    this.webSockets = gauges;
   }
 
   attachEngine(engine: QuantileEngine): void {

@@ -80,7 +80,23 @@ function operation(route: RouteSpec): Json {
     // Bearer auth is enforced only when the server runs with --auth-token, hence the empty alternative.
     security: route.auth ? [{ bearer: [] }, {}] : [],
     ...(parameters.length > 0 ? { parameters } : {}),
-    ...(route.body !== undefined ? { requestBody: { required: true, content: content(route.body.schema, route.body.contentType) } } : {}),
+    ...(route.body !== undefined
+      ? {
+          requestBody: {
+            required: true,
+            content: {
+              ...content(route.body.schema, route.body.contentType),
+              ...(route.body.binary !== undefined
+                ? {
+                    [route.body.binary.contentType]: {
+                      schema: { type: 'string', format: 'binary', description: route.body.binary.description },
+                    },
+                  }
+                : {}),
+            },
+          },
+        }
+      : {}),
     responses,
   };
 }

@@ -7,14 +7,19 @@
 //   hook → handler.handle.
 // The pool hook is checkPool below: the one place a pool id meets ServerDeps'
 // poolGuard, whichever of path or body the route declares it in.
+// Also here, for every route: HEAD on GET routes (RFC 9110: GET's status and
+// headers, no body), framing refusals (request-framing.ts), and "lingering"
+// refusals: a request refused before its body was read has the body read and
+// dropped first, so a client still sending sees the status (body-reader.ts).
 
 import type { HttpRequest, HttpResponse, TemplatedApp } from '@trufflesuite/uws-js-unofficial';
 import { PoolqError } from '../core/errors.js';
 import { allowTable, pathParameters, routeLabel, type OperationId, type RouteSpec } from '../protocol/routes.js';
 import { parsePoolIdText } from '../protocol/validate.js';
 import type { BodyBufferPool } from './body-buffers.js';
-import { readBody } from './body-reader.js';
+import { discardBodyThen, readBody, refuseBody } from './body-reader.js';
 import { enterUwsCallback, leaveUwsCallback, type Exchange } from './exchange.js';
+import { echo, framingError } from './request-framing.js';
 
 /** What a handler gets from the request, copied before the uWS callback returned. */
 export interface RouteInput {
@@ -37,17 +42,34 @@ export interface RouteInput {
 export interface Handler<T = unknown> {
   parse?(body: Buffer, input: RouteInput): T | Promise<T>;
   handle(ex: Exchange, input: RouteInput, request: T): void;
+  /**
+   * Takes the body as it streams in instead of parse (binary and NDJSON
+   * bodies), after auth, readiness, framing and the path pool id were checked;
+   * returns false to leave the body to parse. `guard` is the pool hook for
+   * pool ids the handler finds in the body.
+   */
+  stream?(
+    ex: Exchange,
+    res: HttpResponse,
+    input: RouteInput,
+    contentLength: string,
+    guard: (poolId: number) => PoolRefusal | null,
+  ): boolean;
 }
+
+export type PoolRefusal = { error: PoolqError; headers?: Record<string, string> };
 
 export type Handlers = Readonly<Record<OperationId, Handler>>;
 
 /** A refusal of a pool this instance does not serve, or null to let the request through. */
-export type PoolGuard = (poolId: number, route: RouteSpec) => { error: PoolqError; headers?: Record<string, string> } | null;
+export type PoolGuard = (poolId: number, route: RouteSpec | null) => PoolRefusal | null;
 
 /** What the router asks of the server for every request. */
 export interface RouterHost {
-  /** Counts the request in flight and wraps its response. */
-  begin(res: HttpResponse, label: string): Exchange;
+  /** Counts the request in flight and wraps its response (`head`: a HEAD request, answered without a body). */
+  begin(res: HttpResponse, label: string, head?: boolean): Exchange;
+  /** Whether admit would let the request run (no reply sent). */
+  admissible(authorized: boolean, needsData: boolean): boolean;
   /** Whether the request carries the configured bearer token (always true without --auth-token). */
   authorized(req: HttpRequest): boolean;
   /** Sends 401 or 503 and returns false when the request may not run now. */
@@ -66,7 +88,7 @@ export interface BodyLimits {
 const NO_PARAMS: Readonly<Record<string, string>> = Object.freeze({});
 /** The input of requests with nothing to copy (a body pool id stays in the parsed request, not here). */
 const NO_INPUT: RouteInput = Object.freeze({ params: NO_PARAMS, query: '', headers: NO_PARAMS, poolId: -1 });
-const UWS_METHOD = { GET: 'get', POST: 'post', PUT: 'put', PATCH: 'patch', DELETE: 'del' } as const;
+const UWS_METHOD = { GET: 'get', HEAD: 'head', POST: 'post', PUT: 'put', PATCH: 'patch', DELETE: 'del' } as const;
 
 /** `/pools/{poolId}` → `/pools/:poolId`. */
 function uwsPattern(path: string): string {
@@ -89,6 +111,8 @@ class BoundRoute {
     this.paramNames = pathParameters(spec.path);
     const parameters = spec.parameters ?? [];
     this.headerNames = parameters.filter((p) => p.in === 'header').map((p) => p.name.toLowerCase());
+    // A route that also takes raw bytes tells them apart by media type.
+    if (spec.body?.binary !== undefined) this.headerNames.push('content-type');
     this.hasQuery = parameters.some((p) => p.in === 'query');
     this.nothingToCopy = this.paramNames.length === 0 && this.headerNames.length === 0 && !this.hasQuery;
     if ((spec.body !== undefined) !== (handler.parse !== undefined)) {
@@ -124,10 +148,11 @@ export class Router {
   bind(app: TemplatedApp, routes: readonly RouteSpec[], handlers: Handlers): void {
     for (const spec of routes) {
       const route = new BoundRoute(spec, handlers[spec.operationId as OperationId]);
-      app[UWS_METHOD[spec.method]](uwsPattern(spec.path), (res, req) => this.serve(route, res, req));
+      app[UWS_METHOD[spec.method]](uwsPattern(spec.path), (res, req) => this.serve(route, res, req, false));
+      if (spec.method === 'GET') app.head(uwsPattern(spec.path), (res, req) => this.serve(route, res, req, true));
     }
     for (const [path, methods] of allowTable(routes)) {
-      const allow = methods.join(', ');
+      const allow = methods.join(', '); // GET routes list HEAD too (allowTable)
       app.any(uwsPattern(path), (res, req) => {
         const method = req.getCaseSensitiveMethod();
         this.host
@@ -138,21 +163,29 @@ export class Router {
     app.any('/*', (res, req) => {
       const url = req.getUrl();
       const method = req.getCaseSensitiveMethod();
-      this.host.begin(res, 'other').sendError(new PoolqError('not_found', `No route for ${method} ${url}.`));
+      this.host.begin(res, 'other', method === 'HEAD').sendError(new PoolqError('not_found', `No route for ${method} ${echo(url, 200)}.`));
     });
   }
 
-  private serve(route: BoundRoute, res: HttpResponse, req: HttpRequest): void {
+  private serve(route: BoundRoute, res: HttpResponse, req: HttpRequest, head: boolean): void {
     const spec = route.spec;
     const input = route.input(req);
     const authorized = !spec.auth || this.host.authorized(req);
-    const contentLength = spec.body !== undefined ? req.getHeader('content-length') : '';
-    const ex = this.host.begin(res, route.label);
+    const hasBody = spec.body !== undefined;
+    const contentLength = hasBody ? req.getHeader('content-length') : '';
+    const framing = hasBody ? framingError(req) : null;
+    const ex = this.host.begin(res, route.label, head);
     const outer = enterUwsCallback(res);
     try {
-      if (!this.host.admit(ex, authorized, spec.needsData)) return;
-      if (spec.body === undefined) this.run(ex, route, input, undefined);
-      else this.readBodyThenRun(ex, route, input, contentLength);
+      if (!hasBody) {
+        if (this.host.admit(ex, authorized, spec.needsData)) this.run(ex, route, input, undefined);
+      } else if (!this.host.admissible(authorized, spec.needsData)) {
+        discardBodyThen(res, contentLength, () => this.host.admit(ex, authorized, spec.needsData));
+      } else if (framing !== null) {
+        ex.sendError(framing, undefined, true); // where the body ends is unknown: close
+      } else if (route.handler.stream === undefined || !this.streamed(ex, route, res, input, contentLength)) {
+        this.readBodyThenRun(ex, route, input, contentLength);
+      }
     } finally {
       leaveUwsCallback(outer);
     }
@@ -160,21 +193,37 @@ export class Router {
 
   private readBodyThenRun(ex: Exchange, route: BoundRoute, input: RouteInput, contentLength: string): void {
     const bulk = route.spec.body?.bulk === true;
-    const { buffers } = this.limits;
-    const maxBytes = bulk ? this.limits.maxBulkBytes : this.limits.maxBytes;
-    readBody(ex.res, contentLength, maxBytes, bulk ? Infinity : this.limits.sharedFromBytes, buffers, (result) => {
+    const { sharedFromBytes, buffers } = this.limits;
+    // a bulk body (an import between shards, --max-import) may pass --max-body and is never parsed on a worker
+    const maxBytes = bulk ? this.limits.maxBulkBytes : Math.min(this.limits.maxBytes, route.spec.maxBodyBytes ?? Infinity);
+    readBody(ex.res, contentLength, maxBytes, bulk ? Infinity : sharedFromBytes, buffers, (result) => {
       if (!result.ok) {
-        // The body was not read, so the connection cannot be reused: close it.
-        const limit = bulk ? '--max-import' : '--max-body';
-        const err =
-          result.reason === 'too_large'
-            ? new PoolqError('payload_too_large', `The request body exceeds the ${maxBytes}-byte limit (${limit}).`)
-            : new PoolqError('invalid_request', 'The content-length header is not a valid length.', 'content-length');
-        ex.sendError(err, undefined, true);
+        refuseBody(ex, result.reason, result.close, maxBytes, bulk || maxBytes < this.limits.maxBytes);
         return;
       }
       this.run(ex, route, input, result.body);
     });
+  }
+
+  /** Offers the body to the handler's stream (after the path pool id and its hook); false: read it for parse. */
+  private streamed(ex: Exchange, route: BoundRoute, res: HttpResponse, input: RouteInput, contentLength: string): boolean {
+    const spec = route.spec;
+    const source = spec.poolId;
+    let refusal: PoolRefusal | null = null;
+    if (source?.in === 'path') {
+      try {
+        input.poolId = parsePoolIdText(input.params[source.name], source.name);
+        refusal = this.poolGuard?.(input.poolId, spec) ?? null;
+      } catch (err) {
+        refusal = { error: err as PoolqError };
+      }
+    }
+    if (refusal !== null) {
+      const { error, headers } = refusal;
+      discardBodyThen(res, contentLength, () => ex.sendError(error, headers));
+      return true;
+    }
+    return route.handler.stream!(ex, res, input, contentLength, (poolId) => this.poolGuard?.(poolId, spec) ?? null);
   }
 
   /** Pool id from the path, the handler's parse and handle, with every failure answered. */

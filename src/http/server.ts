@@ -1,7 +1,7 @@
 // The HTTP front end's lifecycle on uWebSockets.js: listening, readiness,
 // authentication, requests in flight and graceful shutdown. Routes come from
 // the route table (src/protocol/routes.ts), bound by router.ts to the handlers
-// in handlers.ts.
+// in handlers.ts; /ws (ws-server.ts) runs on the same uWS app.
 
 import { timingSafeEqual } from 'node:crypto';
 import type { HttpRequest, HttpResponse, TemplatedApp, us_listen_socket } from '@trufflesuite/uws-js-unofficial';
@@ -15,10 +15,15 @@ import type { PoolWriter } from '../storage/pool-writer.js';
 import { BodyBufferPool } from './body-buffers.js';
 import { ClusterAdmin, type ClusterDeps } from './cluster-admin.js';
 import { Exchange, type ExchangeHooks } from './exchange.js';
+import { gatedWriter } from './gated-writer.js';
 import { createHandlers, type ServerState } from './handlers.js';
+import { IngestRoutes } from './ingest-routes.js';
+import { ingestWriter, type IngestWriter } from './ingest-writer.js';
 import type { Metrics } from './metrics.js';
 import { buildOpenApiDocument } from './openapi.js';
 import { Router, type PoolGuard, type RouterHost } from './router.js';
+import { SubscriptionHub } from './subscription-hub.js';
+import { PUSH_LIMIT_BYTES, WsServer } from './ws-server.js';
 import type { Uws } from './uws-loader.js';
 
 export type { ServerState } from './handlers.js';
@@ -40,17 +45,60 @@ export class PoolqServer implements ExchangeHooks, RouterHost {
   private readonly app: TemplatedApp;
   private listenSocket: us_listen_socket | null = null;
   private state: ServerState = 'starting';
-  private writer: PoolWriter | null = null;
+  private writer: IngestWriter | null = null;
+  /** The store itself: /cluster imports and deletions of buckets this shard does not own bypass the gate. */
+  private storeWriter: PoolWriter | null = null;
   private inFlight = 0;
   private drained: (() => void) | null = null;
   private readonly expectedAuthorization: Buffer | null;
+  readonly hub: SubscriptionHub;
+  private readonly ws: WsServer;
 
   constructor(private readonly deps: ServerDeps) {
     const { config, offload } = deps;
     this.app = deps.uws.App();
     this.expectedAuthorization = config.authToken === null ? null : Buffer.from(`Bearer ${config.authToken}`);
     const bodyBuffers = new BodyBufferPool();
+    this.hub = new SubscriptionHub(deps.engine, { pushLimitBytes: PUSH_LIMIT_BYTES });
+    const gate = deps.cluster?.gate;
+    // In cluster mode the shard gate is the pool hook: another shard's pool gets 421 on every route and /ws request.
+    const guard: PoolGuard | undefined =
+      gate === undefined
+        ? deps.poolGuard
+        : (poolId) => {
+            const error = gate.misdirection(poolId);
+            return error === null ? null : { error };
+          };
+    this.ws = new WsServer(
+      {
+        config,
+        engine: deps.engine,
+        logger: deps.logger,
+        metrics: deps.metrics,
+        offload,
+        hub: this.hub,
+        writer: () => this.writer,
+        state: () => this.state,
+        // The router's pool hook, for /ws requests (a cluster answers them with its 421 error).
+        poolGuard: guard === undefined ? undefined : (poolId) => guard(poolId, null)?.error ?? null,
+      },
+      this.app,
+    );
+    deps.metrics.attachWebSockets({
+      connections: () => this.ws.connections,
+      bufferedBytes: () => this.ws.bufferedBytes,
+      pushes: () => this.hub.stats().pushes,
+      skippedPushes: () => this.hub.stats().skipped,
+    });
+    const ingest = new IngestRoutes({
+      config,
+      engine: deps.engine,
+      offload,
+      bodyBuffers,
+      writer: () => this.writer!,
+    });
     const handlers = createHandlers({
+      ingest,
       engine: deps.engine,
       offload,
       metrics: deps.metrics,
@@ -60,7 +108,8 @@ export class PoolqServer implements ExchangeHooks, RouterHost {
       openApiJson: JSON.stringify(buildOpenApiDocument()),
       writer: () => this.writer!,
       state: () => this.state,
-      cluster: deps.cluster == null ? null : { gate: deps.cluster.gate, admin: new ClusterAdmin(deps.cluster) },
+      cluster: deps.cluster == null ? null : new ClusterAdmin(deps.cluster),
+      storeWriter: () => this.storeWriter!,
     });
     const limits = {
       maxBytes: config.maxBodyBytes,
@@ -68,15 +117,7 @@ export class PoolqServer implements ExchangeHooks, RouterHost {
       sharedFromBytes: offload !== null ? config.offloadParseBytes : Infinity,
       buffers: bodyBuffers,
     };
-    const gate = deps.cluster?.gate;
-    const poolGuard: PoolGuard | null =
-      gate === undefined
-        ? (deps.poolGuard ?? null)
-        : (poolId) => {
-            const error = gate.misdirection(poolId);
-            return error === null ? null : { error };
-          };
-    new Router(this, limits, poolGuard).bind(this.app, ROUTES, handlers);
+    new Router(this, limits, guard ?? null).bind(this.app, ROUTES, handlers);
   }
 
   // ---- lifecycle -------------------------------------------------------
@@ -97,7 +138,10 @@ export class PoolqServer implements ExchangeHooks, RouterHost {
 
   /** Recovery finished: accept writes and report ready. */
   setReady(writer: PoolWriter): void {
-    this.writer = writer;
+    const ingest = ingestWriter(writer, (poolId) => this.hub.poolChanged(poolId));
+    const gate = this.deps.cluster?.gate;
+    this.writer = gate === undefined ? ingest : gatedWriter(ingest, gate);
+    this.storeWriter = writer;
     if (this.state === 'starting') this.state = 'ready';
   }
 
@@ -116,18 +160,24 @@ export class PoolqServer implements ExchangeHooks, RouterHost {
       this.deps.uws.us_listen_socket_close(this.listenSocket);
       this.listenSocket = null;
     }
-    if (this.inFlight === 0) return;
-    await new Promise<void>((resolve) => {
-      const timer = setTimeout(resolve, graceMs);
-      this.drained = () => {
-        clearTimeout(timer);
-        resolve();
-      };
-    });
+    const started = performance.now();
+    if (this.inFlight > 0) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, graceMs);
+        this.drained = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+    }
+    // WebSocket adds already sent to storage are answered before the sockets close (1001).
+    await this.ws.settle(Math.max(0, graceMs - (performance.now() - started)));
+    this.ws.closeAll();
   }
 
   /** Closes every remaining connection. */
   close(): void {
+    this.hub.close();
     (this.app as unknown as { close?: () => void }).close?.();
   }
 
@@ -149,9 +199,15 @@ export class PoolqServer implements ExchangeHooks, RouterHost {
 
   // ---- RouterHost ------------------------------------------------------
 
-  begin(res: HttpResponse, label: string): Exchange {
+  begin(res: HttpResponse, label: string, head = false): Exchange {
     this.inFlight++;
-    return new Exchange(res, label, this);
+    const ex = new Exchange(res, head ? label.replace(/^GET/, 'HEAD') : label, this);
+    ex.head = head;
+    return ex;
+  }
+
+  admissible(authorized: boolean, needsData: boolean): boolean {
+    return authorized && (!needsData || (this.state === 'ready' && this.writer !== null));
   }
 
   authorized(req: HttpRequest): boolean {

@@ -15,6 +15,7 @@ export const ERROR_STATUS: Readonly<Record<ErrorCode, string>> = {
   conflict: '409 Conflict',
   misdirected: '421 Misdirected Request',
   unavailable: '503 Service Unavailable',
+  not_implemented: '501 Not Implemented',
   internal: '500 Internal Server Error',
 };
 
@@ -40,6 +41,7 @@ export const ERROR_MEANING: Readonly<Record<ErrorCode, string>> = {
   misdirected: "cluster mode: another shard owns this pool's bucket, so this one neither reads nor creates it (send it through the proxy)",
   unavailable:
     "the server is recovering its data, shutting down, or its storage cannot accept writes; in cluster mode also an append or delete while the pool's bucket moves to another shard",
+  not_implemented: 'the request uses a transfer coding other than chunked',
   internal: 'an unexpected failure; the server logged it',
 };
 

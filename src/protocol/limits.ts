@@ -18,3 +18,6 @@ export const ECHO_MAX_CHARS = 40;
 
 /** The request-body limit without --max-body (the settings table in config.ts holds the text). */
 export const DEFAULT_MAX_BODY_BYTES = parseSize(SETTINGS.maxBody.default)!;
+
+/** /query bodies are a few numbers; a limit of their own keeps a huge nested body from holding the event loop in JSON.parse. */
+export const MAX_QUERY_BODY_BYTES = 64 << 10;

@@ -34,10 +34,11 @@ import { Type } from '@sinclair/typebox';
 import type { ErrorCode } from '../core/errors.js';
 import { BUCKET_COUNT } from '../core/shard-map.js';
 import { ERROR_HEADERS, ERROR_MEANING, statusOf } from './error-status.js';
-import { DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT, MAX_PERCENTILES_PER_QUERY } from './limits.js';
+import { DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT, MAX_PERCENTILES_PER_QUERY, MAX_QUERY_BODY_BYTES } from './limits.js';
+import { DEFAULT_BATCH_LIMITS } from './ndjson-batch.js';
 import type { SchemaName } from './schemas.js';
 
-export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+export type HttpMethod = 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
 
 /** A named schema (an OpenAPI component), several of them (any one of), or an inline schema. */
 export type SchemaRef = SchemaName | readonly SchemaName[] | TSchema;
@@ -71,8 +72,16 @@ export interface RouteSpec {
   readonly needsData: boolean;
   readonly poolId?: PoolIdSource;
   readonly parameters?: readonly ParameterSpec[];
-  /** `bulk`: a transfer between shards, limited by --max-import instead of --max-body, read whole on the event loop. */
-  readonly body?: { readonly schema: SchemaRef; readonly contentType?: string; readonly bulk?: true };
+  readonly body?: {
+    readonly schema: SchemaRef;
+    readonly contentType?: string;
+    /** Also takes raw bytes of this media type (application/octet-stream), described here. */
+    readonly binary?: { readonly contentType: string; readonly description: string };
+    /** A transfer between shards: limited by --max-import instead of --max-body, read whole on the event loop. */
+    readonly bulk?: true;
+  };
+  /** A body limit below --max-body. */
+  readonly maxBodyBytes?: number;
   readonly replies: Readonly<Record<number, ReplySpec>>;
   readonly errors?: readonly ErrorCode[];
 }
@@ -86,6 +95,13 @@ const BUCKET_PARAMETER = {
   schema: Type.Integer({ minimum: 0, maximum: BUCKET_COUNT - 1 }),
 } as const;
 const CLUSTER_ONLY = 'Cluster mode (--shard-map) only; without it, 404 `not_found`.';
+const IDEMPOTENCY_KEY = {
+  name: 'Idempotency-Key',
+  in: 'header',
+  description:
+    '1-64 visible ASCII characters. A retry with a key seen in the last 24 hours returns the first outcome without appending again (keys are logged: they survive restarts).',
+  schema: Type.String({ pattern: '^[\\x21-\\x7e]{1,64}$' }),
+} as const;
 const POOL_ID_BODY = { in: 'body', field: 'poolId' } as const;
 
 export const ROUTES = [
@@ -97,8 +113,25 @@ export const ROUTES = [
     auth: true,
     needsData: true,
     poolId: POOL_ID_BODY,
+    parameters: [IDEMPOTENCY_KEY],
     body: { schema: 'AddRequest' },
     replies: { 200: { description: '"Inserted" when the pool was created, "Appended" when it existed.', schema: 'AddOutcome' } },
+  },
+  {
+    method: 'POST',
+    path: '/batch',
+    operationId: 'batch',
+    summary: 'Append to many pools at once (NDJSON, one AddRequest per line), all or nothing',
+    auth: true,
+    needsData: true,
+    parameters: [IDEMPOTENCY_KEY],
+    body: { schema: 'AddRequest', contentType: 'application/x-ndjson' },
+    replies: {
+      200: {
+        description: `Every line appended: distinct pools and values. At most ${DEFAULT_BATCH_LIMITS.maxLines} lines of ${DEFAULT_BATCH_LIMITS.maxLineBytes} bytes and ${DEFAULT_BATCH_LIMITS.maxValues} values; a bad line is named as field line[N].`,
+        schema: Type.Object({ pools: Type.Integer(), values: Type.Integer() }),
+      },
+    },
   },
   {
     method: 'POST',
@@ -109,6 +142,7 @@ export const ROUTES = [
     needsData: true,
     poolId: POOL_ID_BODY,
     body: { schema: 'QueryRequest' },
+    maxBodyBytes: MAX_QUERY_BODY_BYTES,
     replies: {
       200: {
         description: '`quantile` for `percentile`, `quantiles` (same order) for `percentiles`.',
@@ -177,11 +211,18 @@ export const ROUTES = [
     method: 'POST',
     path: '/pools/{poolId}/values',
     operationId: 'appendValues',
-    summary: 'Append values (body: a JSON array of numbers)',
+    summary: 'Append values (body: a JSON array of numbers, or little-endian float64s as application/octet-stream)',
     auth: true,
     needsData: true,
     poolId: POOL_ID_PATH,
-    body: { schema: 'Values' },
+    parameters: [IDEMPOTENCY_KEY],
+    body: {
+      schema: 'Values',
+      binary: {
+        contentType: 'application/octet-stream',
+        description: 'Little-endian IEEE-754 float64 values, 8 bytes each; NaN and ±Infinity refused naming body[i].',
+      },
+    },
     replies: {
       200: { description: 'Values appended to an existing pool.', schema: 'AppendResult' },
       201: { description: 'Pool created.', schema: 'AppendResult' },
@@ -365,6 +406,7 @@ export function allowTable(routes: readonly RouteSpec[] = ROUTES): Map<string, H
   for (const route of routes) {
     const methods = table.get(route.path) ?? [];
     methods.push(route.method);
+    if (route.method === 'GET') methods.push('HEAD'); // every GET route answers HEAD (router.ts)
     table.set(route.path, methods);
   }
   return table;

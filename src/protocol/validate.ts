@@ -58,7 +58,11 @@ export function checkPoolId(value: unknown, field = 'poolId'): number {
 /** A path segment like "123456" → pool id. */
 export function parsePoolIdText(text: string, field = 'poolId'): number {
   if (!/^\d{1,16}$/.test(text)) {
-    throw invalidRequest(field, `${field} must be an integer from 0 to 2^53-1, got ${JSON.stringify(text)}.`);
+    // Cut like body fields (describe): a 100 000-digit path segment is not echoed whole.
+    throw invalidRequest(
+      field,
+      `${field} must be an integer from 0 to 2^53-1, got ${JSON.stringify(text.length > 40 ? text.slice(0, 40) + '…' : text)}.`,
+    );
   }
   return checkPoolId(Number(text), field);
 }
@@ -138,7 +142,23 @@ export function parsePercentileQuery(text: string | null): number[] {
   });
 }
 
+/**
+ * Each query parameter at most once: `?p=50&p=90` is refused rather than
+ * silently reading the first (several percentiles go in one p, comma-separated).
+ */
+export function checkSingleParams(params: URLSearchParams, names: readonly string[]): void {
+  for (const name of names) {
+    const n = params.getAll(name).length;
+    if (n > 1)
+      throw invalidRequest(
+        name,
+        `Query parameter ${name} may appear once, got ${n} times${name === 'p' ? '; list several percentiles as p=50,90,99' : ''}.`,
+      );
+  }
+}
+
 export function parseListQuery(params: URLSearchParams): { limit: number; after: number | null } {
+  checkSingleParams(params, ['limit', 'after']);
   const limitText = params.get('limit');
   let limit = DEFAULT_LIST_LIMIT;
   if (limitText !== null) {

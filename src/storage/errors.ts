@@ -1,5 +1,5 @@
 // Storage errors. They extend PoolqError so the HTTP layer's one status table
-// (src/http/error-status.ts) maps them by `code`: a corrupt data directory is
+// (src/protocol/error-status.ts) maps them by `code`: a corrupt data directory is
 // 'internal' (the process refuses to start), an unusable one 'unavailable'.
 // They live here because storage is the only layer that raises them.
 

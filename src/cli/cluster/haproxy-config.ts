@@ -67,6 +67,8 @@ export function haproxyConfig(map: ShardMap, options: HaproxyOptions): string {
     '    timeout check 2s',
     '    # poolq (uWebSockets.js) closes connections idle for 10 s: both sides stay well under that',
     '    timeout http-keep-alive 5s',
+    '    # /ws (through /shards/<name>/ws): poolq pings a silent socket before its own --ws-idle-timeout closes it',
+    '    timeout tunnel 1h',
     '    http-reuse safe',
     '    # a pool lives on one shard: never send its request to another one',
     '    no option redispatch',
@@ -92,7 +94,7 @@ export function haproxyConfig(map: ShardMap, options: HaproxyOptions): string {
     `    bind ${options.bind}`,
     '    # the body is in the buffer before the rules read poolId from it (up to tune.bufsize, 16 KiB by default)',
     '    option http-buffer-request',
-    '    # /shards/<name>/... reaches one shard directly, prefix removed (listings, metrics, /cluster)',
+    '    # /shards/<name>/... reaches one shard directly, prefix removed (listings, metrics, /cluster, /ws, /batch)',
   );
   for (const [name] of shards) add(`    http-request set-var(txn.shard) str(${name}) if { path_beg /shards/${name}/ }`);
   add(
