@@ -9,7 +9,7 @@ import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
   // assembly/ is AssemblyScript (decorators on functions, <T> casts): asc type-checks it, ESLint cannot parse it.
-  { ignores: ['assembly/', 'dist/', 'build/', 'node_modules/', 'coverage/', 'data/', '.tmp/', 'bench/results/'] },
+  { ignores: ['assembly/', 'dist/', 'build/', 'node_modules/', 'coverage/', 'data/', '.tmp/', 'bench/results/', 'test-artifacts/'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   prettier,
@@ -19,6 +19,11 @@ export default tseslint.config(
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_', caughtErrors: 'none' }],
       'no-constant-condition': ['error', { checkLoops: false }],
     },
+  },
+  {
+    // The dashboard runs in the browser.
+    files: ['web/**/*.ts'],
+    languageOptions: { globals: { ...globals.browser } },
   },
   {
     // AssemblyScript: its own types (i32, f64, usize…) and builtins are globals to ESLint.

@@ -24,6 +24,7 @@ import { LocalCluster } from '../src/cli/cluster/local-cluster.js';
 import { haproxyWorkers } from '../src/cli/cluster/haproxy-process.js';
 import { spawnSync } from 'node:child_process';
 import { snapshotFileName, writeSnapshotFileSync, type SnapshotPool } from '../src/storage/snapshot-format.js';
+import { plainRun } from '../src/core/stored-run.js';
 import { fastSortedRun, rng32 } from './lib/data.js';
 import { findWrk, runWrk, type LoadResult, type Mode } from './lib/http-scenarios.js';
 import { processCpuSeconds } from './lib/proc.js';
@@ -51,7 +52,11 @@ function pinProcess(pid: number, cpu: number): void {
 /** `pools` pools (ids 0 … pools − 1) of one sorted run of `perPool` values, written as snapshot seq 1. */
 function writeSnapshot(dataDir: string, pools: number, perPool: number): number {
   const next = rng32(14);
-  const state: SnapshotPool[] = Array.from({ length: pools }, (_, p) => ({ poolId: p, runs: [fastSortedRun(perPool, p * 1000, next)] }));
+  const now = Date.now();
+  const state: SnapshotPool[] = Array.from({ length: pools }, (_, p) => {
+    const values = fastSortedRun(perPool, p * 1000, next);
+    return { poolId: p, windowSeconds: null, buckets: [{ startMs: now, endMs: now + 1, runs: [plainRun(values, values.length)] }] };
+  });
   return writeSnapshotFileSync(path.join(dataDir, snapshotFileName(1)), 1, state).bytes;
 }
 

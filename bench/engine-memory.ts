@@ -8,8 +8,8 @@
 //
 // glibc keeps freed run buffers in its heap unless its mmap threshold is fixed
 // (after a large block is freed it raises the threshold, mallopt(3)), so the
-// full run measures each engine under `npm start`'s environment, with no malloc
-// variables, and with the threshold alone (no huge pages).
+// full run measures each engine under `npm start`'s environment (the threshold)
+// and with no malloc variables.
 
 import { fileURLToPath } from 'node:url';
 import type { EngineKind } from '../src/core/kernels.js';
@@ -67,11 +67,7 @@ async function measureChild(kind: EngineKind, values: number): Promise<void> {
 async function run(quick: boolean): Promise<BenchReport> {
   const values = quick ? 1e6 : 1e7;
   const envs: { label: string; env: Record<string, string> }[] = [{ label: 'as npm start', env: { ...SERVER_ENV } }];
-  if (!quick)
-    envs.push(
-      { label: 'no malloc variables', env: {} },
-      { label: 'mmap threshold only', env: { MALLOC_MMAP_THRESHOLD_: SERVER_ENV.MALLOC_MMAP_THRESHOLD_ } },
-    );
+  if (!quick) envs.push({ label: 'no malloc variables', env: {} });
   const { GLIBC_TUNABLES: _g, MALLOC_MMAP_THRESHOLD_: _m, ...baseEnv } = process.env;
   const rows: Row[] = [];
   const data: (ChildResult & { env: string })[] = [];

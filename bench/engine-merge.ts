@@ -37,7 +37,10 @@ async function run(quick: boolean): Promise<BenchReport> {
   for (const n of sizes) {
     const pairs = Array.from({ length: n <= 1e3 ? 64 : 2 }, () => ({ a: sortedUniform(n, rng), b: sortedUniform(n, rng) }));
     const out = allocateRun(2 * n);
-    const [x, y] = engines.map((kernels) => kernels.mergeInto(pairs[0].a, pairs[0].b, out).slice());
+    const [x, y] = engines.map((kernels) => {
+      kernels.mergeInto(pairs[0].a, pairs[0].b, out);
+      return out.slice();
+    });
     if (x.some((v, i) => !Object.is(v, y[i]))) throw new Error(`engines disagree merging ${label(n)}`);
     let next = 0;
     const batch = n <= 1e3 ? 50 : 1;

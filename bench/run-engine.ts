@@ -2,13 +2,13 @@
 // `node --expose-gc` so no bench's pools or garbage skew another's timings.
 // Each prints its tables and writes bench/results/engine-<name>.json.
 //
-//   npm run bench -- [--quick] [sort|append|query|merge|memory ...]
+//   npm run bench -- [--quick] [sort|append|query|merge|memory|encodings ...]
 
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-const BENCHES = ['sort', 'append', 'query', 'merge', 'memory'];
+const BENCHES = ['sort', 'append', 'query', 'merge', 'memory', 'encodings'];
 const words = process.argv.slice(2).filter((a) => !a.startsWith('--'));
 const selected = BENCHES.filter((name) => words.length === 0 || words.some((w) => name.includes(w)));
 if (selected.length === 0) throw new Error(`no bench matches ${words.join(', ')}; benches: ${BENCHES.join(', ')}`);

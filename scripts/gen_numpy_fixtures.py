@@ -235,16 +235,17 @@ def with_zero_sign(values: np.ndarray, negative: bool) -> np.ndarray:
     return out
 
 
-def main() -> None:
-    datasets = build_datasets()
-    cases = []
-    overflow_cases = []
-    ambiguous = 0
-    ambiguous_differs = 0
-    for ds in datasets:
-        values = ds["values"]
-        n = values.shape[0]
-        ps = percentiles_for(n)
+class CaseTable:
+    """Cases for one key kind ("dataset" or "union"), with the zero-sign bookkeeping."""
+
+    def __init__(self, key: str):
+        self.key = key
+        self.cases = []
+        self.overflow_cases = []
+        self.ambiguous = 0
+        self.ambiguous_differs = 0
+
+    def add_values(self, key_id: str, values: np.ndarray, ps: list) -> None:
         p_array = f64(ps)
         q = np.true_divide(p_array, 100)  # what np.percentile divides by
         sorted_values = total_order_sorted(values)
@@ -262,28 +263,70 @@ def main() -> None:
                 if not math.isfinite(r):
                     a, b, t = (float(x[i]) for x in neighbours_over_sorted(sorted_values, q, method))
                     finite = a * (1 - t) + b * t  # what the engine promises instead
-                    assert math.isfinite(finite), (ds["id"], method, p)
-                    overflow_cases.append({
-                        "dataset": ds["id"], "method": method, "p": p, "numpy": repr(r),
+                    assert math.isfinite(finite), (key_id, method, p)
+                    self.overflow_cases.append({
+                        self.key: key_id, "method": method, "p": p, "numpy": repr(r),
                         "lower": bits_hex(a), "upper": bits_hex(b), "gamma": bits_hex(t),
                         "expectedFinite": bits_hex(finite),
                     })
                     continue
-                case = {"dataset": ds["id"], "method": method, "p": p, "expected": bits_hex(r)}
+                case = {self.key: key_id, "method": method, "p": p, "expected": bits_hex(r)}
                 replayed = float(replay[i])
                 is_ambiguous = has_both_zero_signs and bits_hex(all_positive[i]) != bits_hex(all_negative[i])
                 if is_ambiguous:
-                    ambiguous += 1
+                    self.ambiguous += 1
                     case["zeroSignAmbiguous"] = True
                     case["expectedTotalOrder"] = bits_hex(replayed)
-                    assert replayed == r, ("replay differs beyond the sign of zero", ds["id"], method, p)
+                    assert replayed == r, ("replay differs beyond the sign of zero", key_id, method, p)
                     if bits_hex(replayed) != bits_hex(r):
-                        ambiguous_differs += 1
+                        self.ambiguous_differs += 1
                 else:
                     assert bits_hex(replayed) == bits_hex(r), (
                         "replay of numpy's arithmetic does not reproduce np.percentile",
-                        ds["id"], method, p, repr(replayed), repr(r))
-                cases.append(case)
+                        key_id, method, p, repr(replayed), repr(r))
+                self.cases.append(case)
+
+
+def build_unions(datasets: list) -> list:
+    """Groups of datasets, each loaded into a pool of its own, queried as one union:
+    numpy.percentile of their concatenation. A dataset may appear twice (two pools
+    holding the same values)."""
+    ids = [ds["id"] for ds in datasets]
+    unions = []
+
+    def add(members: list) -> None:
+        unions.append({"id": f"u{len(unions):03d}-{len(members)}pools", "datasets": members})
+
+    # Hand-written first, so their ids stay put: zeros of each sign in different
+    # pools, a pool twice over, subnormals among zeros, huge values, overflow.
+    add([ids[6], ids[8]])
+    add([ids[1], ids[2], ids[3]])
+    add([ids[0], ids[0]])
+    add([ids[9], ids[6], ids[8], ids[10], ids[11]])
+    add([ids[13], ids[14], ids[15]])
+    add([ids[20], ids[17]])
+    big = [ds["id"] for ds in datasets if ds["values"].shape[0] >= 10000]
+    add(big)
+    for _ in range(30):
+        size = int(rng.integers(2, 9))
+        add([ids[int(i)] for i in rng.choice(len(ids), size, replace=False)])
+    return unions
+
+
+def main() -> None:
+    datasets = build_datasets()
+    table = CaseTable("dataset")
+    for ds in datasets:
+        table.add_values(ds["id"], ds["values"], percentiles_for(ds["values"].shape[0]))
+    cases, overflow_cases = table.cases, table.overflow_cases
+    ambiguous, ambiguous_differs = table.ambiguous, table.ambiguous_differs
+
+    by_id = {ds["id"]: ds["values"] for ds in datasets}
+    unions = build_unions(datasets)
+    union_table = CaseTable("union")
+    for union in unions:
+        values = np.concatenate([by_id[member] for member in union["datasets"]])
+        union_table.add_values(union["id"], values, percentiles_for(values.shape[0]))
 
     stored = []
     for ds in datasets:
@@ -305,13 +348,17 @@ def main() -> None:
         "zeroSignAmbiguousCount": ambiguous,
         "zeroSignAmbiguousDifferingCount": ambiguous_differs,
         "overflowCaseCount": len(overflow_cases),
+        "unionCaseCount": len(union_table.cases),
+        "unionZeroSignAmbiguousCount": union_table.ambiguous,
     }
     # One record per line: reviewable diffs, and no megabyte-long line except big datasets.
     lines = ["{"]
     for key, value in header.items():
         lines.append(f"  {json.dumps(key)}: {json.dumps(value)},")
     for key, items, last in (("datasets", stored, False), ("cases", cases, False),
-                             ("overflowCases", overflow_cases, True)):
+                             ("overflowCases", overflow_cases, False), ("unions", unions, False),
+                             ("unionCases", union_table.cases, False),
+                             ("unionOverflowCases", union_table.overflow_cases, True)):
         lines.append(f"  {json.dumps(key)}: [")
         lines.append(",\n".join("    " + json.dumps(item, allow_nan=False) for item in items))
         lines.append("  ]" + ("" if last else ","))
@@ -320,7 +367,9 @@ def main() -> None:
     OUT.write_text("\n".join(lines) + "\n", encoding="ascii")
     print(f"{OUT}: numpy {np.__version__}, {len(datasets)} datasets, {len(cases)} cases "
           f"({ambiguous} zero-sign ambiguous, {ambiguous_differs} of them where numpy's sign differs "
-          f"from the total order), {len(overflow_cases)} overflow cases, {OUT.stat().st_size} bytes")
+          f"from the total order), {len(overflow_cases)} overflow cases; {len(unions)} unions, "
+          f"{len(union_table.cases)} union cases ({union_table.ambiguous} zero-sign ambiguous), "
+          f"{len(union_table.overflow_cases)} union overflow cases; {OUT.stat().st_size} bytes")
 
 
 if __name__ == "__main__":

@@ -40,7 +40,12 @@ export interface Config {
   shardMap: string | null;
   shardName: string | null;
   /** Largest body of POST /cluster/buckets/{bucket}/import (an export of one bucket). */
+  maxBucketImportBytes: number;
+  /** Largest body POST /imports accepts (spooled to the data directory, not held in memory). */
   maxImportBytes: number;
+  /** A data file loaded into importPool at start-up when that pool does not exist yet. */
+  importFile: string | null;
+  importPool: number | null;
   /** /ws: close a socket silent this long (pings are sent before). */
   wsIdleTimeoutSeconds: number;
   /** /ws: close a socket (1008) whose unsent replies exceed this many bytes. */
@@ -114,7 +119,20 @@ export const SETTINGS = {
     help: 'cluster mode: the shard-map file (with --shard-name); SIGHUP reloads it',
   },
   shardName: { flag: 'shard-name', env: 'SHARD_NAME', default: '', help: "cluster mode: this instance's shard name in the map" },
-  maxImport: { flag: 'max-import', env: 'MAX_IMPORT', default: '2GiB', help: 'largest bucket import body (cluster mode)' },
+  maxBucketImport: {
+    flag: 'max-bucket-import',
+    env: 'MAX_BUCKET_IMPORT',
+    default: '2GiB',
+    help: 'cluster mode: largest bucket import body (moving buckets between shards)',
+  },
+  maxImport: { flag: 'max-import', env: 'MAX_IMPORT', default: '4GiB', help: 'largest POST /imports body (spooled to the data directory)' },
+  importFile: {
+    flag: 'import',
+    env: 'IMPORT',
+    default: '',
+    help: 'data file (csv, ndjson or f64 by extension) loaded at start-up into --import-pool if that pool does not exist',
+  },
+  importPool: { flag: 'import-pool', env: 'IMPORT_POOL', default: '', help: 'pool that --import fills' },
   wsIdleTimeout: {
     flag: 'ws-idle-timeout',
     env: 'WS_IDLE_TIMEOUT',
@@ -170,6 +188,13 @@ function oneOf<T extends string>(setting: Setting, raw: string, allowed: readonl
   return raw as T;
 }
 
+function startupImport(file: string, pool: string): { importFile: string | null; importPool: number | null } {
+  if (file === '' && pool === '') return { importFile: null, importPool: null };
+  if (file === '') throw new ConfigError(SETTINGS.importFile, file, 'a file when --import-pool is set');
+  const poolId = integerIn(SETTINGS.importPool, pool, 0, Number.MAX_SAFE_INTEGER);
+  return { importFile: path.resolve(file), importPool: poolId };
+}
+
 export function loadConfig(argv: readonly string[] = process.argv.slice(2), env: NodeJS.ProcessEnv = process.env): Config {
   const options = Object.fromEntries(Object.values(SETTINGS).map((s) => [s.flag, { type: 'string' as const }]));
   const { values } = parseArgs({ args: [...argv], options, strict: true, allowPositionals: false });
@@ -194,7 +219,9 @@ export function loadConfig(argv: readonly string[] = process.argv.slice(2), env:
     logLevel: oneOf(S.logLevel, raw(S.logLevel), ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const),
     authToken: raw(S.authToken) === '' ? null : raw(S.authToken),
     ...clusterSettings(raw(S.shardMap), raw(S.shardName)),
+    maxBucketImportBytes: sizeIn(S.maxBucketImport, raw(S.maxBucketImport), 64),
     maxImportBytes: sizeIn(S.maxImport, raw(S.maxImport), 64),
+    ...startupImport(raw(S.importFile), raw(S.importPool)),
     wsIdleTimeoutSeconds: integerIn(S.wsIdleTimeout, raw(S.wsIdleTimeout), 8, 960),
     wsMaxBacklogBytes: sizeIn(S.wsMaxBacklog, raw(S.wsMaxBacklog), 64 << 10),
   };

@@ -3,12 +3,11 @@
 // and tests the server as it is run.
 //
 // MALLOC_MMAP_THRESHOLD_ fixes glibc's mmap threshold, so freed run buffers go
-// back to the OS instead of staying in the heap after merges. glibc.malloc.hugetlb=1
-// lets large buffers use transparent huge pages: the first write to fresh 4 KiB
-// pages was the larger part of loading a big snapshot.
+// back to the OS instead of staying in the heap after merges. No huge pages
+// (glibc.malloc.hugetlb): they kept more memory resident for integer loads and
+// made neither first fills nor snapshot loads faster here (docs/performance.md).
 
 export const SERVER_ENV: Readonly<Record<string, string>> = Object.freeze({
-  GLIBC_TUNABLES: 'glibc.malloc.hugetlb=1',
   MALLOC_MMAP_THRESHOLD_: '131072',
 });
 

@@ -51,6 +51,7 @@ const POOLS: Record<number, number[]> = {
   [5 + 4096 * 123456789]: Array.from({ length: 3000 }, (_, i) => Math.sin(i) * 1e6),
 };
 const PERCENTILES = 'p=0,0.1,25,50,99.9,100';
+const WINDOWED = 5 + 4096 * 7;
 
 describe('a cluster instance, by hand', () => {
   let dir: string;
@@ -120,11 +121,14 @@ describe('a cluster instance, by hand', () => {
   });
 
   it('moves bucket 5 from a to b step by step, with every answer the same bit for bit afterwards', async () => {
+    // one pool with a retention window and heavily repeated values (stored as counted runs)
+    const repeated = JSON.stringify([...Array(2500).fill(1), ...Array(1500).fill(2)]);
+    expect((await call(a.url(`/pools/${WINDOWED}/values?windowSeconds=3600`), 'POST', repeated)).status).toBe(201);
     for (const [poolId, values] of Object.entries(POOLS)) {
       expect((await call(a.url('/add'), 'POST', JSON.stringify({ poolId: Number(poolId), poolValues: values }))).status).toBe(200);
     }
     const before = await Promise.all(
-      Object.keys(POOLS).map(async (id) => (await call(a.url(`/pools/${id}/quantiles?${PERCENTILES}&method=hazen`))).json),
+      [...Object.keys(POOLS), WINDOWED].map(async (id) => (await call(a.url(`/pools/${id}/quantiles?${PERCENTILES}&method=hazen`))).json),
     );
 
     // an export needs a bucket no write can reach
@@ -132,7 +136,7 @@ describe('a cluster instance, by hand', () => {
     expect(early.status).toBe(409);
     expect(early.json.error).toBe('conflict');
     const marked = await call(a.url('/cluster/buckets/5/moving'), 'PUT');
-    expect(marked.json).toMatchObject({ bucket: 5, owner: 'a', owned: true, pools: 3, values: 3008 });
+    expect(marked.json).toMatchObject({ bucket: 5, owner: 'a', owned: true, pools: 4, values: 7008 });
     const token = marked.json.moving as string;
 
     // while marked: appends and deletes refused with Retry-After, queries served
@@ -162,7 +166,7 @@ describe('a cluster instance, by hand', () => {
     const exported = await call(a.url('/cluster/buckets/5/export'));
     expect(exported.status).toBe(200);
     expect(exported.headers.get('content-type')).toBe('application/octet-stream');
-    expect([exported.headers.get('x-poolq-pools'), exported.headers.get('x-poolq-values')]).toEqual(['3', '3008']);
+    expect([exported.headers.get('x-poolq-pools'), exported.headers.get('x-poolq-values')]).toEqual(['4', '7008']);
 
     // refusals that protect live data and bad input
     expect((await call(a.url('/cluster/buckets/5/import'), 'POST', exported.bytes)).status).toBe(409); // a owns 5
@@ -181,11 +185,11 @@ describe('a cluster instance, by hand', () => {
     // import twice (a retry replaces, never adds), then SIGKILL: the import was acknowledged, so it is durable
     for (let i = 0; i < 2; i++) {
       const imported = await call(b.url('/cluster/buckets/5/import'), 'POST', exported.bytes);
-      expect(imported.json).toMatchObject({ bucket: 5, owner: 'a', owned: false, pools: 3, values: 3008 });
+      expect(imported.json).toMatchObject({ bucket: 5, owner: 'a', owned: false, pools: 4, values: 7008 });
     }
     await b.kill();
     b = await startServer(['--shard-map', mapPath, '--shard-name', 'b', '--workers', '0'], { dataDir: b.dataDir });
-    expect((await call(b.url('/cluster/buckets/5'))).json).toMatchObject({ pools: 3, values: 3008 });
+    expect((await call(b.url('/cluster/buckets/5'))).json).toMatchObject({ pools: 4, values: 7008 });
     // not b's yet: it serves none of it, and does not list it
     expect((await call(b.url('/pools/5'))).status).toBe(421);
     expect((await call(b.url('/pools'))).json.pools).toEqual([]);
@@ -200,18 +204,26 @@ describe('a cluster instance, by hand', () => {
     }
     expect((await call(a.url('/cluster/shard-map/reload'), 'POST')).json).toMatchObject({ shard: 'a', epoch: 2, ownedBuckets: 2047 });
     const after = await Promise.all(
-      Object.keys(POOLS).map(async (id) => (await call(b.url(`/pools/${id}/quantiles?${PERCENTILES}&method=hazen`))).json),
+      [...Object.keys(POOLS), WINDOWED].map(async (id) => (await call(b.url(`/pools/${id}/quantiles?${PERCENTILES}&method=hazen`))).json),
     );
     expect(after).toEqual(before);
     expect(JSON.stringify(after)).toBe(JSON.stringify(before)); // -0 stays -0
+    expect((await call(b.url(`/pools/${WINDOWED}`))).json).toMatchObject({ count: 4000, windowSeconds: 3600 });
     expect((await call(a.url('/pools/5'))).status).toBe(421);
 
     const deleted = await call(a.url('/cluster/buckets/5/pools'), 'DELETE');
-    expect(deleted.json).toMatchObject({ bucket: 5, owned: false, pools: 3, values: 3008 });
+    expect(deleted.json).toMatchObject({ bucket: 5, owned: false, pools: 4, values: 7008 });
     expect((await call(a.url(`/cluster/buckets/5/moving?token=${token}`), 'DELETE')).json).toMatchObject({ moving: null, pools: 0 });
     expect((await call(a.url('/cluster'))).json).toMatchObject({ pools: 1, storedPools: 1 }); // pool 6
     expect((await call(b.url('/add'), 'POST', '{"poolId": 5, "poolValues": [7]}')).json).toBe('Appended');
     map = assignBuckets(map, [5], 'b');
+  });
+
+  it('answers a query over several pools only when it owns every one of them', async () => {
+    // b owns 5 now (previous test) and 2048…4095; a owns 6
+    expect((await call(a.url('/quantiles?pools=6,4000&p=50'))).json.error).toBe('misdirected');
+    expect((await call(a.url('/query'), 'POST', '{"poolIds": [6, 4000], "percentile": 50}')).status).toBe(421);
+    expect((await call(b.url('/quantiles?pools=5,4101&p=50'))).status).toBe(200);
   });
 
   it('keeps the old map when a reload finds a broken file', async () => {

@@ -47,6 +47,15 @@ describe.each(deployments)('deploy files: $name', ({ map, config, options }) => 
   });
 });
 
+describe('the cluster command', () => {
+  it('prints the bucket map the proxy reads, as `poolq cluster` and as `npm run cluster` (the Kubernetes init container runs it)', () => {
+    const expected = haproxyBucketMap(parseShardMap(read('deploy/k8s/shard-map.json')));
+    const args = ['haproxy-map', '--shard-map', path.join(ROOT, 'deploy/k8s/shard-map.json')];
+    expect(execFileSync(process.execPath, [path.join(ROOT, 'bin/poolq.js'), 'cluster', ...args], { encoding: 'utf8' })).toBe(expected);
+    expect(execFileSync(process.execPath, [path.join(ROOT, 'dist/src/cli/cluster.js'), ...args], { encoding: 'utf8' })).toBe(expected);
+  });
+});
+
 describe('deploy/poolq@.service', () => {
   it('sets only environment variables poolq reads, including both cluster settings', () => {
     const unit = read('deploy/poolq@.service');

@@ -90,7 +90,7 @@ describe('a 3-shard cluster behind HAProxy', () => {
       expect(query.json).toEqual({ quantile: 3, count: 5 });
       if (poolId % 8 !== 0) return; // the path-routed reads, on an eighth of the pools
       const summary = await call(proxy(`/pools/${poolId}`));
-      expect(summary.json).toEqual({ poolId, count: 5, min: 1, max: 5 });
+      expect(summary.json).toMatchObject({ poolId, count: 5, min: 1, max: 5 });
       const quantiles = await call(proxy(`/pools/${poolId}/quantiles?p=100`));
       expect(quantiles.json.quantiles).toEqual([{ percentile: 100, value: 5 }]);
     });
@@ -161,7 +161,7 @@ describe('a 3-shard cluster behind HAProxy', () => {
     for (const poolId of sample) expect((await call(proxy(`/pools/${poolId}`))).json.count).toBe(5);
   });
 
-  it('routes binary bodies by path; /batch and /ws reach one shard, which refuses (421) any pool it does not own', async () => {
+  it('routes binary bodies by path and imports by ?poolId=; /batch and /ws reach one shard, which refuses (421) any pool it does not own', async () => {
     const name = 'shard-2';
     const mine = poolIds.filter((id) => ownerOf(id) === name).slice(0, 3);
     const other = poolIds.find((id) => ownerOf(id) !== name)!;
@@ -177,6 +177,17 @@ describe('a 3-shard cluster behind HAProxy', () => {
     expect(binary.status).toBe(200);
     expect(await binary.json()).toEqual({ status: 'appended', count: expected.get(mine[0])! + 2 });
     expected.set(mine[0], expected.get(mine[0])! + 2);
+
+    // an import names its pool in the query string, and the proxy routes it by that; the job lives on the owner
+    const job = await call(proxy(`/imports?poolId=${mine[2]}&format=csv`), 'POST', '1\n2\n3\n');
+    expect(job.status).toBe(202);
+    expect(job.headers.get('x-poolq-shard')).toBe(name);
+    for (let state = job.json.state; state !== 'done';) {
+      expect(state).not.toBe('failed');
+      await sleep(20);
+      state = (await call(proxy(`/shards/${name}/imports/${job.json.jobId}`))).json.state;
+    }
+    expected.set(mine[2], expected.get(mine[2])! + 3);
 
     // a batch is one request, so it reaches one shard: all of its pools must be that shard's
     const batch = (ids: number[]) => ids.map((poolId) => JSON.stringify({ poolId, poolValues: [3] })).join('\n') + '\n';
@@ -202,7 +213,7 @@ describe('a 3-shard cluster behind HAProxy', () => {
     const after = await Promise.all(shardNames().map(status));
     after.forEach((s, i) => {
       expect(s.storedPools).toBe(before[i].storedPools);
-      expect(s.storedValues - before[i].storedValues).toBe(s.shard === name ? 2 + 3 + 1 : 0);
+      expect(s.storedValues - before[i].storedValues).toBe(s.shard === name ? 2 + 3 + 3 + 1 : 0);
     });
   });
 

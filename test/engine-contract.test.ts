@@ -8,8 +8,9 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { EngineKind, MergeOffloader, QuantileEngine } from '../src/core/engine.js';
 import { PoolqError, type ErrorCode } from '../src/core/errors.js';
 import { QUANTILE_METHODS, type QuantileMethod } from '../src/core/methods.js';
-import { assertSortedRun, type SortedRun } from '../src/core/sorted-run.js';
+import { assertSortedRun, trustSorted, type SortedRun } from '../src/core/sorted-run.js';
 import type { TailPolicy } from '../src/core/pool-store.js';
+import { encodeSorted, expandRun, type EncodingPolicy, type StoredRun } from '../src/core/stored-run.js';
 import { createTestEngine, ENGINE_KINDS, NO_TAIL, TINY_TAIL } from './helpers/engines.js';
 import { bitsHex, describeF64, quantileOfSorted, seededRandom, sortedCopy } from './helpers/oracle.js';
 
@@ -25,14 +26,13 @@ function runOf(values: ArrayLike<number>): SortedRun {
   return run;
 }
 
-/** Sort-merge of two runs: what a worker would hand back. */
-function mergeBySorting(a: SortedRun, b: SortedRun): SortedRun {
-  const out = new Float64Array(a.length + b.length);
-  out.set(a);
-  out.set(b, a.length);
+/** Sort-merge of two runs, in the encoding the policy picks: what a worker would hand back. */
+function mergeBySorting(a: StoredRun, b: StoredRun, policy: EncodingPolicy): StoredRun {
+  const out = new Float64Array(a.count + b.count);
+  out.set(expandRun(a));
+  out.set(expandRun(b), a.count);
   out.sort();
-  assertSortedRun(out);
-  return out;
+  return encodeSorted(trustSorted(out), policy);
 }
 
 function sleep(ms: number): Promise<void> {
@@ -73,14 +73,13 @@ function oracleMismatches(engine: QuantileEngine, poolId: number, values: readon
 
 /** Everything observable about the engine, to show an operation changed nothing. */
 function observableState(engine: QuantileEngine): unknown {
-  return {
-    stats: engine.stats(),
-    pools: engine.poolIds().map((poolId) => ({
-      summary: engine.summary(poolId),
-      runs: engine.runsOf(poolId).map((run) => Array.from(run, bitsHex)),
-      quantiles: engine.quantiles(poolId, CHECK_PERCENTILES, 'linear').map(bitsHex),
-    })),
-  };
+  // runsOf seals tails (possibly into counted runs), so stats are read after it.
+  const pools = engine.poolIds().map((poolId) => ({
+    summary: engine.summary(poolId),
+    runs: engine.runsOf(poolId).map((run) => Array.from(run, bitsHex)),
+    quantiles: engine.quantiles(poolId, CHECK_PERCENTILES, 'linear').map(bitsHex),
+  }));
+  return { pools, stats: engine.stats() };
 }
 
 function randomBatch(random: () => number, maxLength: number): number[] {
@@ -89,7 +88,14 @@ function randomBatch(random: () => number, maxLength: number): number[] {
 }
 
 /** `count` appends of 1..maxLength random values to `poolId`; `after` runs after each. Returns every value appended. */
-function appendRandomBatches(engine: QuantileEngine, poolId: number, seed: number, count: number, maxLength: number, after?: () => void): number[] {
+function appendRandomBatches(
+  engine: QuantileEngine,
+  poolId: number,
+  seed: number,
+  count: number,
+  maxLength: number,
+  after?: () => void,
+): number[] {
   const random = seededRandom(seed);
   const all: number[] = [];
   for (let i = 0; i < count; i++) {
@@ -104,19 +110,30 @@ function appendRandomBatches(engine: QuantileEngine, poolId: number, seed: numbe
 /**
  * Every contract test runs with the service's default tail (small appends merge
  * into one mutable buffer per pool), with a tiny tail sealed every few appends,
- * and with no tail (every append its own run).
+ * and with no tail (every append its own run) — all with the automatic choice
+ * of run encodings — and with each encoding forced on every run.
  */
-const TAILS: Record<string, TailPolicy | undefined> = { 'default tail': undefined, 'tiny tail': TINY_TAIL, 'no tail': NO_TAIL };
-const VARIANTS = ENGINE_KINDS.flatMap((kind) => Object.keys(TAILS).map((tail) => [kind, tail] as const));
+interface Variant {
+  tail: TailPolicy | undefined;
+  encoding: EncodingPolicy;
+}
+const VARIANT_OPTIONS: Record<string, Variant> = {
+  'default tail': { tail: undefined, encoding: 'auto' },
+  'tiny tail': { tail: TINY_TAIL, encoding: 'auto' },
+  'no tail': { tail: NO_TAIL, encoding: 'auto' },
+  'plain runs forced': { tail: undefined, encoding: 'plain' },
+  'counted runs forced': { tail: undefined, encoding: 'counted' },
+};
+const VARIANTS = ENGINE_KINDS.flatMap((kind) => Object.keys(VARIANT_OPTIONS).map((name) => [kind, name] as const));
 
-describe.each(VARIANTS)('QuantileEngine contract: %s engine, %s', (kind: EngineKind, tailName: string) => {
+describe.each(VARIANTS)('QuantileEngine contract: %s engine, %s', (kind: EngineKind, variantName: string) => {
   let engine: QuantileEngine;
-  const tail = TAILS[tailName];
+  const { tail, encoding } = VARIANT_OPTIONS[variantName];
   /** For tests of the run structure itself: small appends must make runs, so the default tail is swapped for none. */
   const structuralTail = tail ?? NO_TAIL;
 
   beforeEach(async () => {
-    engine = await createTestEngine(kind, tail);
+    engine = await createTestEngine(kind, tail, { encoding });
   });
   afterEach(async () => {
     engine.setMergeOffloader(null);
@@ -164,7 +181,9 @@ describe.each(VARIANTS)('QuantileEngine contract: %s engine, %s', (kind: EngineK
       expect(engine.quantiles(3, [0, 100])).toEqual([-2, 5]);
       engine.appendValues(3, f64(-3, -0, 0, 9)); // one more batch after a read
       expect(engine.quantiles(3, [0, 100])).toEqual([-3, 9]);
-      expect(Array.from(engine.exportSorted(3), bitsHex)).toEqual(Array.from(Float64Array.from([...batches.flat(), -3, -0, 0, 9]).sort(), bitsHex));
+      expect(Array.from(engine.exportSorted(3), bitsHex)).toEqual(
+        Array.from(Float64Array.from([...batches.flat(), -3, -0, 0, 9]).sort(), bitsHex),
+      );
     });
 
     it('rejects an empty batch without creating or changing a pool', () => {
@@ -202,13 +221,11 @@ describe.each(VARIANTS)('QuantileEngine contract: %s engine, %s', (kind: EngineK
     it('keeps a pool of one value repeated 1e6 times exact', () => {
       engine.appendValues(1, new Float64Array(1_000_000).fill(4.5));
       for (const method of QUANTILE_METHODS) {
-        expect(engine.quantiles(1, CHECK_PERCENTILES, method).map(bitsHex), method).toEqual(
-          CHECK_PERCENTILES.map(() => bitsHex(4.5)),
-        );
+        expect(engine.quantiles(1, CHECK_PERCENTILES, method).map(bitsHex), method).toEqual(CHECK_PERCENTILES.map(() => bitsHex(4.5)));
       }
       engine.appendValues(1, f64(-1));
       engine.appendValues(1, f64(10));
-      expect(engine.summary(1)).toEqual({ poolId: 1, count: 1_000_002, min: -1, max: 10 });
+      expect(engine.summary(1)).toEqual({ poolId: 1, count: 1_000_002, min: -1, max: 10, windowSeconds: null });
       expect(engine.quantiles(1, [0, 1e-9, 50, 100 - 1e-9, 100], 'lower')).toEqual([-1, -1, 4.5, 4.5, 10]);
       expect(engine.quantile(1, 50)).toBe(4.5);
     });
@@ -280,7 +297,7 @@ describe.each(VARIANTS)('QuantileEngine contract: %s engine, %s', (kind: EngineK
     it('reports count, min and max', () => {
       engine.appendValues(3, f64(5, -2.5, 8));
       engine.appendValues(3, f64(1e-300));
-      expect(engine.summary(3)).toEqual({ poolId: 3, count: 4, min: -2.5, max: 8 });
+      expect(engine.summary(3)).toEqual({ poolId: 3, count: 4, min: -2.5, max: 8, windowSeconds: null });
     });
 
     it.each<[string, number[][], number, number]>([
@@ -289,7 +306,15 @@ describe.each(VARIANTS)('QuantileEngine contract: %s engine, %s', (kind: EngineK
       ['-0 first, then +0', [[-0], [0]], -0, 0],
       ['only -0', [[-0], [-0, -0]], -0, -0],
       ['only +0', [[0], [0, 0]], 0, 0],
-      ['zeros among negatives', [[-3, 0], [-0, -1]], -3, 0],
+      [
+        'zeros among negatives',
+        [
+          [-3, 0],
+          [-0, -1],
+        ],
+        -3,
+        0,
+      ],
     ])('orders -0 before +0 (%s)', (_name, batches, min, max) => {
       for (const batch of batches) engine.appendValues(1, Float64Array.from(batch));
       const summary = engine.summary(1);
@@ -405,7 +430,10 @@ describe.each(VARIANTS)('QuantileEngine contract: %s engine, %s', (kind: EngineK
       expect(runs.reduce((n, run) => n + run.length, 0)).toBe(all.length);
       for (const run of runs) expect(() => assertSortedRun(run)).not.toThrow();
 
-      engine.replacePool(2, runs.map((run) => runOf(run)));
+      engine.replacePool(
+        2,
+        runs.map((run) => runOf(run)),
+      );
       expect(engine.summary(2)).toEqual({ ...engine.summary(1), poolId: 2 });
       for (const method of QUANTILE_METHODS) {
         expect(engine.quantiles(2, CHECK_PERCENTILES, method).map(bitsHex), method).toEqual(
@@ -464,7 +492,7 @@ describe.each(VARIANTS)('QuantileEngine contract: %s engine, %s', (kind: EngineK
     it('replaces an existing pool wholesale', () => {
       buildMultiRunPool(1);
       engine.replacePool(1, [runOf([1, 2, 3]), runOf([10])]);
-      expect(engine.summary(1)).toEqual({ poolId: 1, count: 4, min: 1, max: 10 });
+      expect(engine.summary(1)).toEqual({ poolId: 1, count: 4, min: 1, max: 10, windowSeconds: null });
       expect(oracleMismatches(engine, 1, [1, 2, 3, 10])).toEqual([]);
       expect(engine.stats()).toMatchObject({ pools: 1, values: 4 });
       expect(engine.appendValues(1, f64(0))).toEqual({ created: false, count: 5 });
@@ -473,7 +501,7 @@ describe.each(VARIANTS)('QuantileEngine contract: %s engine, %s', (kind: EngineK
 
   describe('merge policy', () => {
     beforeEach(async () => {
-      engine = await createTestEngine(kind, structuralTail);
+      engine = await createTestEngine(kind, structuralTail, { encoding });
     });
 
     it('keeps O(log n) runs over 2000 small appends', () => {
@@ -491,17 +519,17 @@ describe.each(VARIANTS)('QuantileEngine contract: %s engine, %s', (kind: EngineK
     const POOL = 5;
 
     beforeEach(async () => {
-      engine = await createTestEngine(kind, structuralTail);
+      engine = await createTestEngine(kind, structuralTail, { encoding });
     });
 
     /** A worker stand-in that answers after `ms`, counting its calls. */
     function delayedOffloader(ms: number): { offloader: MergeOffloader; calls: () => number } {
       let calls = 0;
       return {
-        offloader: async (a, b) => {
+        offloader: async (a, b, policy) => {
           calls++;
           await sleep(ms);
-          return mergeBySorting(a, b);
+          return mergeBySorting(a, b, policy);
         },
         calls: () => calls,
       };
@@ -538,6 +566,7 @@ describe.each(VARIANTS)('QuantileEngine contract: %s engine, %s', (kind: EngineK
         count: all.length,
         min: Math.min(...all),
         max: Math.max(...all),
+        windowSeconds: null,
       });
     });
 
@@ -587,7 +616,7 @@ describe.each(VARIANTS)('QuantileEngine contract: %s engine, %s', (kind: EngineK
 
       await engine.whenMergesSettled();
       expect(engine.countOf(POOL)).toBe(2);
-      expect(engine.summary(POOL)).toEqual({ poolId: POOL, count: 2, min: 100, max: 200 });
+      expect(engine.summary(POOL)).toEqual({ poolId: POOL, count: 2, min: 100, max: 200, windowSeconds: null });
       expect(oracleMismatches(engine, POOL, [100, 200])).toEqual([]);
       expect(engine.stats()).toMatchObject({ pools: 1, values: 2 });
     });

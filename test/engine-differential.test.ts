@@ -1,6 +1,7 @@
 // Differential tests (HdrHistogramJS style): random float64 data through every
-// engine, which must agree with each other and with the sort-based oracle
-// (helpers/oracle.ts) bit for bit. fast-check prints the failing command
+// engine — both kinds, each tail policy, each run encoding forced — which must
+// agree with each other and with the sort-based oracle (helpers/oracle.ts) bit
+// for bit. fast-check prints the failing command
 // sequence and its seed; the assertion messages add the hex bit patterns, since
 // -0 and neighbouring doubles print alike in decimal.
 
@@ -12,13 +13,9 @@ import { QUANTILE_METHODS, type QuantileMethod } from '../src/core/methods.js';
 import { createAllEngines, ENGINE_KINDS } from './helpers/engines.js';
 import { bitsHex, describeF64, quantileOfSorted, sortedCopy } from './helpers/oracle.js';
 
-type Command =
-  | { kind: 'append'; values: number[] }
-  | { kind: 'query'; percentiles: number[]; method: QuantileMethod };
+type Command = { kind: 'append'; values: number[] } | { kind: 'query'; percentiles: number[]; method: QuantileMethod };
 
-const SPECIAL_VALUES = [
-  -0, 0, 5e-324, -5e-324, 2.2e-308, -2.2e-308, 1.7e308, -1.7e308, Number.MAX_VALUE, -Number.MAX_VALUE, 1e300,
-];
+const SPECIAL_VALUES = [-0, 0, 5e-324, -5e-324, 2.2e-308, -2.2e-308, 1.7e308, -1.7e308, Number.MAX_VALUE, -Number.MAX_VALUE, 1e300];
 const SPECIAL_PERCENTILES = [0, 100, 50, 99.5, 1e-9, 100 - 1e-9, 25, 75, 33.3];
 
 const valueArb = fc.oneof(

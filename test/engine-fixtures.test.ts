@@ -2,6 +2,8 @@
 // scripts/gen_numpy_fixtures.py generated (test/fixtures/numpy-quantiles.json):
 // every dataset × all 13 methods × its percentiles. Each dataset goes in through
 // several appends so the answers come from multi-run rank selection, not one run.
+// Unions: groups of datasets, one pool each, queried across pools; numpy's
+// answer is for their concatenation. They run for each run encoding forced too.
 //
 // Zero signs: numpy finds order statistics with ndarray.partition, which is not
 // stable, so where -0.0 and +0.0 tie numpy's result can carry either sign. The
@@ -15,7 +17,8 @@ import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { EngineKind, QuantileEngine } from '../src/core/engine.js';
 import { QUANTILE_METHODS, isQuantileMethod, type QuantileMethod } from '../src/core/methods.js';
-import { createTestEngine, ENGINE_KINDS } from './helpers/engines.js';
+import type { EncodingPolicy } from '../src/core/stored-run.js';
+import { createTestEngine, ENCODINGS, ENGINE_KINDS } from './helpers/engines.js';
 import { bitsHex, describeF64, fromBitsHex, seededRandom } from './helpers/oracle.js';
 
 interface FixtureDataset {
@@ -29,7 +32,9 @@ interface FixtureDataset {
 }
 
 interface FixtureCase {
-  dataset: string;
+  /** The dataset, or the union (unionCases), the case is about. */
+  dataset?: string;
+  union?: string;
   method: string;
   p: number;
   expected: string;
@@ -50,19 +55,27 @@ interface OverflowCase {
   expectedFinite: string;
 }
 
+/** Datasets loaded into pools of their own and queried as one: numpy.percentile of their concatenation. */
+interface FixtureUnion {
+  id: string;
+  datasets: string[];
+}
+
 interface Fixture {
   numpyVersion: string;
   methods: string[];
   caseCount: number;
   zeroSignAmbiguousCount: number;
+  unionCaseCount: number;
+  unionZeroSignAmbiguousCount: number;
   datasets: FixtureDataset[];
   cases: FixtureCase[];
   overflowCases: OverflowCase[];
+  unions: FixtureUnion[];
+  unionCases: FixtureCase[];
 }
 
-const fixture = JSON.parse(
-  readFileSync(new URL('./fixtures/numpy-quantiles.json', import.meta.url), 'utf8'),
-) as Fixture;
+const fixture = JSON.parse(readFileSync(new URL('./fixtures/numpy-quantiles.json', import.meta.url), 'utf8')) as Fixture;
 
 function decodeValues(ds: FixtureDataset): Float64Array {
   if (ds.hex !== undefined) return Float64Array.from(ds.hex, fromBitsHex);
@@ -107,11 +120,52 @@ function chunkBounds(n: number, index: number): number[] {
 
 const datasets = fixture.datasets.map((ds, index) => ({ ...ds, index, values: decodeValues(ds) }));
 const datasetsById = new Map(datasets.map((ds) => [ds.id, ds]));
-const casesByDataset = new Map<string, FixtureCase[]>();
-for (const c of fixture.cases) {
-  const list = casesByDataset.get(c.dataset) ?? [];
-  list.push(c);
-  casesByDataset.set(c.dataset, list);
+function groupBy(cases: readonly FixtureCase[], key: (c: FixtureCase) => string | undefined): Map<string, FixtureCase[]> {
+  const groups = new Map<string, FixtureCase[]>();
+  for (const c of cases) {
+    const id = key(c)!;
+    const list = groups.get(id) ?? [];
+    list.push(c);
+    groups.set(id, list);
+  }
+  return groups;
+}
+const casesByDataset = groupBy(fixture.cases, (c) => c.dataset);
+const casesByUnion = groupBy(fixture.unionCases, (c) => c.union);
+
+/**
+ * Every case's mismatch with what `answer` returns for its method, as lines.
+ * Zero-sign-ambiguous cases need numpy's value (===) and the bits of the total order's replay.
+ */
+function mismatches(
+  label: string,
+  cases: readonly FixtureCase[],
+  answer: (method: QuantileMethod, percentiles: number[]) => number[],
+): string[] {
+  const failures: string[] = [];
+  for (const method of QUANTILE_METHODS) {
+    const forMethod = cases.filter((c) => c.method === method);
+    if (forMethod.length === 0) continue;
+    const got = answer(
+      method,
+      forMethod.map((c) => c.p),
+    );
+    forMethod.forEach((c, i) => {
+      const g = got[i];
+      const numpy = fromBitsHex(c.expected);
+      let ok: boolean;
+      let want: string;
+      if (c.zeroSignAmbiguous === true && c.expectedTotalOrder !== undefined) {
+        ok = g === numpy && bitsHex(g) === c.expectedTotalOrder;
+        want = `${describeF64(fromBitsHex(c.expectedTotalOrder))} [zero-sign ambiguous; numpy gave ${describeF64(numpy)}]`;
+      } else {
+        ok = bitsHex(g) === c.expected;
+        want = describeF64(numpy);
+      }
+      if (!ok) failures.push(`${label} ${method} p=${c.p}: expected ${want}, got ${describeF64(g)}`);
+    });
+  }
+  return failures;
 }
 
 function loadDataset(engine: QuantileEngine, poolId: number, values: Float64Array, index: number): void {
@@ -130,12 +184,14 @@ describe('numpy fixture table', () => {
     for (const ds of datasets) expect(ds.values.length, ds.id).toBe(ds.n);
     const sizes = new Set(datasets.map((ds) => ds.n));
     for (const n of [1, 2, 20, 100, 1000, 10000, 100000]) expect(sizes.has(n), `size ${n}`).toBe(true);
+    expect(fixture.unionCases.length).toBe(fixture.unionCaseCount);
+    expect(fixture.unions.length).toBeGreaterThanOrEqual(30);
+    expect(fixture.unionCases.filter((c) => c.zeroSignAmbiguous === true).length).toBe(fixture.unionZeroSignAmbiguousCount);
+    for (const union of fixture.unions) for (const id of union.datasets) expect(datasetsById.has(id), `${union.id} names ${id}`).toBe(true);
   });
 
   it('holds the seed example: [1, 7, 2, 6] at 99.5 is 6.984999999999999', () => {
-    const seed = fixture.cases.find(
-      (c) => c.dataset.includes('seed_example') && c.method === 'linear' && c.p === 99.5,
-    );
+    const seed = fixture.cases.find((c) => c.dataset!.includes('seed_example') && c.method === 'linear' && c.p === 99.5);
     expect(seed?.expected).toBe(bitsHex(6.984999999999999));
   });
 });
@@ -158,27 +214,7 @@ describe.each(ENGINE_KINDS)('%s engine matches numpy.percentile bit for bit', (k
     maxRuns = Math.max(maxRuns, engine.runsOf(poolId).length);
     expect(engine.countOf(poolId)).toBe(ds.n);
 
-    const cases = casesByDataset.get(ds.id) ?? [];
-    const failures: string[] = [];
-    for (const method of QUANTILE_METHODS) {
-      const forMethod = cases.filter((c) => c.method === method);
-      if (forMethod.length === 0) continue;
-      const got = engine.quantiles(poolId, forMethod.map((c) => c.p), method);
-      forMethod.forEach((c, i) => {
-        const g = got[i];
-        const numpy = fromBitsHex(c.expected);
-        let ok: boolean;
-        let want: string;
-        if (c.zeroSignAmbiguous === true && c.expectedTotalOrder !== undefined) {
-          ok = g === numpy && bitsHex(g) === c.expectedTotalOrder;
-          want = `${describeF64(fromBitsHex(c.expectedTotalOrder))} [zero-sign ambiguous; numpy gave ${describeF64(numpy)}]`;
-        } else {
-          ok = bitsHex(g) === c.expected;
-          want = describeF64(numpy);
-        }
-        if (!ok) failures.push(`${ds.id} ${method} p=${c.p}: expected ${want}, got ${describeF64(g)}`);
-      });
-    }
+    const failures = mismatches(ds.id, casesByDataset.get(ds.id) ?? [], (method, ps) => engine.quantiles(poolId, ps, method));
     engine.deletePool(poolId);
     expect(failures, failures.slice(0, 20).join('\n')).toEqual([]);
   });
@@ -212,3 +248,30 @@ describe.each(ENGINE_KINDS)('%s engine matches numpy.percentile bit for bit', (k
     expect(failures, failures.slice(0, 20).join('\n')).toEqual([]);
   });
 });
+
+describe.each(ENGINE_KINDS.flatMap((kind) => ENCODINGS.map((encoding) => [kind, encoding] as const)))(
+  '%s engine (%s encoding): percentiles across pools match numpy.percentile of their concatenation',
+  (kind: EngineKind, encoding: EncodingPolicy) => {
+    let engine: QuantileEngine;
+    beforeAll(async () => {
+      engine = await createTestEngine(kind, undefined, { encoding });
+    });
+
+    it.each(fixture.unions.map((union) => [union.id, union] as const))('%s', (_id, union) => {
+      // One pool per member, each loaded through its dataset's appends; a dataset listed twice fills two pools.
+      const poolIds = union.datasets.map((datasetId, j) => {
+        const ds = datasetsById.get(datasetId)!;
+        loadDataset(engine, 1 + j, ds.values, ds.index);
+        return 1 + j;
+      });
+      const expectedCount = poolIds.reduce((n, id) => n + engine.countOf(id)!, 0);
+      const failures = mismatches(union.id, casesByUnion.get(union.id) ?? [], (method, ps) => {
+        const answer = engine.quantilesAcross(poolIds, ps, method);
+        expect(answer.count).toBe(expectedCount);
+        return answer.quantiles;
+      });
+      for (const id of poolIds) engine.deletePool(id);
+      expect(failures, failures.slice(0, 20).join('\n')).toEqual([]);
+    });
+  },
+);

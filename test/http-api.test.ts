@@ -86,7 +86,7 @@ describe('seed endpoints', () => {
       status: 200,
       json: 'Inserted',
     });
-    expect((await get('/pools/31337')).json).toEqual({ poolId: 31337, count: 1, min: 5, max: 5 });
+    expect((await get('/pools/31337')).json).toEqual({ poolId: 31337, count: 1, min: 5, max: 5, windowSeconds: null });
   });
 });
 
@@ -98,7 +98,7 @@ describe('resource endpoints', () => {
     res = await fetch(server.url('/pools/500/values'), { method: 'POST', body: '[10]' });
     expect(res.status).toBe(200);
     expect(await res.json()).toEqual({ status: 'appended', count: 4 });
-    expect((await get('/pools/500')).json).toEqual({ poolId: 500, count: 4, min: 1, max: 10 });
+    expect((await get('/pools/500')).json).toEqual({ poolId: 500, count: 4, min: 1, max: 10, windowSeconds: null });
     const q = await get('/pools/500/quantiles?p=0,50,100&method=linear');
     expect(q.json).toEqual({
       poolId: 500,

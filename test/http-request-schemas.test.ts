@@ -9,9 +9,9 @@ import { TypeCompiler } from '@sinclair/typebox/compiler';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { QUANTILE_METHODS } from '../src/core/methods.js';
-import { MAX_PERCENTILES_PER_QUERY, MAX_POOL_ID } from '../src/protocol/limits.js';
+import { MAX_PERCENTILES_PER_QUERY, MAX_POOL_ID, MAX_POOLS_PER_QUERY, MAX_WINDOW_SECONDS } from '../src/protocol/limits.js';
 import { SCHEMAS } from '../src/protocol/schemas.js';
-import { checkValues, parseAddRequest, parseQueryRequest } from '../src/protocol/validate.js';
+import { checkValues, parseAddRequest, parseQueryRequest, parseRetentionRequest } from '../src/protocol/validate.js';
 
 function accepts(parse: (value: unknown) => unknown, value: unknown): boolean {
   try {
@@ -100,17 +100,43 @@ describe('request schemas accept exactly what the parsers accept', () => {
     );
   });
 
-  it('QueryRequest ≡ parseQueryRequest (exactly one of percentile and percentiles)', () => {
+  it('QueryRequest ≡ parseQueryRequest (exactly one of poolId and poolIds, one of percentile and percentiles)', () => {
     const percentiles = fc.oneof(
       fc.array(fc.double({ min: 0, max: 100, noNaN: true }), { minLength: 1, maxLength: 5 }),
       numberList(3),
       anyField,
     );
+    const poolIds = fc.oneof(
+      fc.array(fc.integer({ min: 0, max: 1e6 }), { minLength: 1, maxLength: 5 }),
+      fc.array(poolId, { maxLength: 3 }),
+      fc.constant(new Array<number>(MAX_POOLS_PER_QUERY + 1).fill(1)),
+      anyField,
+    );
     const valid = fc.oneof(
       fc.record({ poolId: fc.nat(), percentile: fc.double({ min: 0, max: 100, noNaN: true }) }),
       fc.record({ poolId: fc.nat(), percentiles: percentiles.filter(Array.isArray), method: fc.constantFrom(...QUANTILE_METHODS) }),
+      fc.record({ poolIds: fc.array(fc.nat(), { minLength: 1, maxLength: 4 }), percentile: fc.double({ min: 0, max: 100, noNaN: true }) }),
+      fc.record({ poolIds: fc.array(fc.nat(), { minLength: 1, maxLength: 4 }), percentiles: percentiles.filter(Array.isArray) }),
     );
-    agree(SCHEMAS.QueryRequest, parseQueryRequest, nearMisses(valid, body({ poolId, percentile, percentiles, method, extra: anyField })));
+    const mixed = fc.oneof(
+      body({ poolId, percentile, percentiles, method, extra: anyField }),
+      body({ poolIds, percentile, percentiles, method, extra: anyField }),
+      body({ poolId, poolIds, percentile, percentiles, method }),
+    );
+    agree(SCHEMAS.QueryRequest, parseQueryRequest, nearMisses(valid, mixed));
+  });
+
+  it('RetentionRequest ≡ parseRetentionRequest (PUT /pools/{poolId}/retention)', () => {
+    const windowSeconds = fc.oneof(
+      fc.integer({ min: 1, max: MAX_WINDOW_SECONDS }),
+      fc.constantFrom(0, MAX_WINDOW_SECONDS + 1, 1.5, -1),
+      anyField,
+    );
+    agree(
+      SCHEMAS.RetentionRequest,
+      parseRetentionRequest,
+      nearMisses(fc.record({ windowSeconds: fc.integer({ min: 1, max: MAX_WINDOW_SECONDS }) }), body({ windowSeconds, extra: anyField })),
+    );
   });
 
   it('QueryRequest ≡ parseQueryRequest at the percentile-count limit', () => {

@@ -26,11 +26,16 @@ import { startServer, type ServerProcess } from './helpers/server-process.js';
 const TOKEN = 'route-table-token';
 const METHODS: HttpMethod[] = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'];
 
-/** A request path for a route template: pool 1, bucket 1, the first documentation asset. */
+/** An import job the server knows (set once one was started), for GET /imports/{jobId}. */
+let knownJobId = '0000000000000000';
+
+/** A request path for a route template: pool 1, bucket 1, a file that exists, a known job. */
 function concrete(route: RouteSpec): string {
-  const params: Record<string, string> = { poolId: '1', bucket: '1', asset: 'swagger-ui.css' };
+  const asset = route.operationId === 'dashboardAsset' ? 'main.js' : 'swagger-ui.css';
+  const params: Record<string, string> = { poolId: '1', bucket: '1', asset, jobId: knownJobId };
   const filled = route.path.replace(/\{([^}]+)\}/g, (_, name: string) => params[name]);
-  return route.operationId === 'getQuantiles' ? `${filled}?p=50` : filled;
+  const query: Record<string, string> = { getQuantiles: '?p=50', getRank: '?value=1', startImport: '?poolId=1' };
+  return `${filled}${query[route.operationId] ?? ''}`;
 }
 
 /** A body the route accepts. */
@@ -40,6 +45,7 @@ function bodyFor(route: RouteSpec): string | undefined {
     add: '{"poolId": 1, "poolValues": [1]}',
     query: '{"poolId": 1, "percentile": 50}',
     appendValues: '[1]',
+    startImport: '1\n',
     importBucket: 'not an export', // refused (409: the shard owns bucket 1), but served
   }[route.operationId];
 }
@@ -91,6 +97,12 @@ describe('the server answers the table', () => {
   });
 
   it('serves every route (never a route-level 404 or 405), and asks for the token exactly where the table says', async () => {
+    const started = await fetch(server.url('/imports?poolId=1'), {
+      method: 'POST',
+      body: '1\n',
+      headers: { authorization: `Bearer ${TOKEN}` },
+    });
+    knownJobId = ((await started.json()) as { jobId: string }).jobId;
     for (const route of ROUTES) {
       const url = server.url(concrete(route));
       const withToken = await fetch(url, { method: route.method, body: bodyFor(route), headers: { authorization: `Bearer ${TOKEN}` } });

@@ -87,7 +87,7 @@ describe('HTTP/1.0', () => {
     const base = `http://127.0.0.1:${proxyPort}`;
     expect(curl(['--http1.0', `${base}/healthz`])).toEqual({ status: '200', body: '{"status":"ok"}' });
     expect(curl(['--http1.0', '-d', '{"poolId":5,"poolValues":[1,2]}', `${base}/add`]).body).toBe('"Inserted"');
-    expect(curl(['--http1.0', `${base}/pools/5`]).body).toBe('{"poolId":5,"count":2,"min":1,"max":2}');
+    expect(curl(['--http1.0', `${base}/pools/5`]).body).toBe('{"poolId":5,"count":2,"min":1,"max":2,"windowSeconds":null}');
     const socket = await PoolqSocket.connect({ url: `ws://127.0.0.1:${proxyPort}/ws`, reconnect: false });
     expect(await socket.add(5, [3])).toEqual({ created: false, count: 3 });
     await socket.close();

@@ -1,6 +1,7 @@
-// Round trips of the v1 codecs: CRC masking, WAL segment headers and records,
-// snapshots through all three drivers (in memory, FileLayer, sync node:fs),
-// with fast-check generating pools, runs and awkward doubles.
+// Round trips of the codecs: CRC masking, WAL segment headers and records,
+// snapshots (version 2: windows, arrival-time buckets, plain and counted runs)
+// through all three drivers (in memory, FileLayer, sync node:fs), with
+// fast-check generating pools, runs and awkward doubles.
 
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -8,6 +9,8 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
 import { allocateRun, SHARED_RUN_MIN_LENGTH, trustSorted, type SortedRun } from '../src/core/sorted-run.js';
+import { encodeSorted, encodingOf, type StoredRun } from '../src/core/stored-run.js';
+import { MAX_WINDOW_SECONDS } from '../src/core/time-window.js';
 import { crc32c as nativeCrc32c } from '@node-rs/crc32';
 import { bytesOf, crc32cOf, maskCrc, rememberValuesCrc, unmaskCrc } from '../src/storage/binary.js';
 import { crc32cCombine } from '../src/storage/crc32c-combine.js';
@@ -41,7 +44,7 @@ import {
   type RecordV2,
 } from '../src/storage/wal-record-v2.js';
 import { PowerCutFs } from './helpers/power-cut-fs.js';
-import { bits } from './helpers/storage-model.js';
+import { bits, snapshotPoolOf } from './helpers/storage-model.js';
 
 const tmpRoot = mkdtempSync(join(tmpdir(), 'poolq-format-'));
 afterAll(() => rmSync(tmpRoot, { recursive: true, force: true }));
@@ -54,14 +57,53 @@ const run = fc.array(finiteDouble, { minLength: 1, maxLength: 40 }).map((values)
   return trustSorted(r);
 });
 const poolIdArb = fc.oneof(fc.integer({ min: 0, max: 1000 }), fc.constant(Number.MAX_SAFE_INTEGER), fc.maxSafeNat());
-const poolsArb = fc
-  .uniqueArray(fc.record({ poolId: poolIdArb, runs: fc.array(run, { minLength: 1, maxLength: 4 }) }), {
-    selector: (p) => p.poolId,
-    maxLength: 12,
+/** Runs with repeats, so both encodings get non-trivial counts. */
+const repeatingRun = fc.array(fc.oneof(finiteDouble, fc.integer({ min: -3, max: 3 })), { minLength: 1, maxLength: 40 }).map((values) => {
+  const r = allocateRun(values.length);
+  r.set(values);
+  r.sort();
+  return trustSorted(r);
+});
+const storedRunArb = fc
+  .tuple(repeatingRun, fc.constantFrom('plain' as const, 'counted' as const))
+  .map(([values, encoding]) => encodeSorted(values, encoding));
+const bucketArb = fc
+  .record({
+    startMs: fc.integer({ min: 0, max: 2 ** 45 }),
+    width: fc.integer({ min: 1, max: 10_000_000 }),
+    runs: fc.array(storedRunArb, { minLength: 1, maxLength: 3 }),
   })
+  .map(({ startMs, width, runs }) => ({ startMs, endMs: startMs + width, runs }));
+const poolsArb = fc
+  .uniqueArray(
+    fc.record({
+      poolId: poolIdArb,
+      windowSeconds: fc.option(fc.integer({ min: 1, max: MAX_WINDOW_SECONDS }), { nil: null }),
+      buckets: fc.array(bucketArb, { maxLength: 3 }),
+    }),
+    { selector: (p) => p.poolId, maxLength: 12 },
+  )
   .map((pools) => pools.sort((a, b) => a.poolId - b.poolId) as SnapshotPool[]);
 
-const runBits = (pools: readonly SnapshotPool[]) => pools.map((p) => ({ poolId: p.poolId, runs: p.runs.map((r) => bits(Array.from(r))) }));
+const runBits = (run: StoredRun) => ({
+  encoding: encodingOf(run),
+  count: run.count,
+  distinct: run.distinct,
+  values: bits(Array.from(run.values)),
+  ends: run.ends === null ? null : Array.from(run.ends),
+});
+const poolBits = (pools: readonly SnapshotPool[]) =>
+  pools.map((p) => ({
+    poolId: p.poolId,
+    windowSeconds: p.windowSeconds,
+    buckets: p.buckets.map((b) => ({ startMs: b.startMs, endMs: b.endMs, runs: b.runs.map(runBits) })),
+  }));
+
+async function readV2(fs: Parameters<typeof readSnapshotFile>[0], path: string): Promise<{ seq: number; pools: SnapshotPool[] }> {
+  const loaded = await readSnapshotFile(fs, path);
+  if (loaded.version !== 2) throw new Error(`expected a version 2 snapshot, got ${loaded.version}`);
+  return loaded;
+}
 
 describe('CRC32C', () => {
   it('matches the standard check value and masks reversibly (LevelDB masking)', () => {
@@ -298,7 +340,7 @@ describe('snapshot format', () => {
     expect(parseSnapshotFileName('snapshot-00000000000000ff.bin.tmp')).toBeNull();
   });
 
-  it('round trips pools run by run, values 8-byte aligned, through a FileLayer', async () => {
+  it('round trips pools (window, buckets, plain and counted runs), values 8-byte aligned, through a FileLayer', async () => {
     await fc.assert(
       fc.asyncProperty(fc.nat(), poolsArb, async (seq, pools) => {
         const fs = new PowerCutFs();
@@ -307,9 +349,9 @@ describe('snapshot format', () => {
         const bytes = fs.readBytes('/d/s.bin');
         expect(Buffer.from(bytes).equals(Buffer.from(encodeSnapshot(seq, pools)))).toBe(true);
         expect(summary).toMatchObject({ seq, pools: pools.length, bytes: bytes.length });
-        const loaded = await readSnapshotFile(fs, '/d/s.bin');
+        const loaded = await readV2(fs, '/d/s.bin');
         expect(loaded.seq).toBe(seq);
-        expect(runBits(loaded.pools)).toEqual(runBits(pools));
+        expect(poolBits(loaded.pools)).toEqual(poolBits(pools));
       }),
       { numRuns: 60 },
     );
@@ -319,8 +361,13 @@ describe('snapshot format', () => {
     const big = allocateRun(SHARED_RUN_MIN_LENGTH + 3); // SharedArrayBuffer-backed, written zero-copy
     for (let i = 0; i < big.length; i++) big[i] = i / 7 - 1000;
     const pools: SnapshotPool[] = [
-      { poolId: 3, runs: [big as SortedRun, trustSorted(Float64Array.of(-0, 0, 1))] },
-      { poolId: 2 ** 40, runs: [trustSorted(Float64Array.of(2.5))] },
+      snapshotPoolOf(3, [big as SortedRun, trustSorted(Float64Array.of(-0, 0, 1))]),
+      {
+        poolId: 2 ** 40,
+        windowSeconds: 60,
+        buckets: [{ startMs: 1000, endMs: 2000, runs: [encodeSorted(trustSorted(Float64Array.of(2.5, 2.5, 3)), 'counted')] }],
+      },
+      { poolId: 2 ** 41, windowSeconds: 3600, buckets: [] }, // a window set, every value gone
     ];
     const syncPath = join(tmpRoot, 'sync.bin');
     const asyncPath = join(tmpRoot, 'async.bin');
@@ -329,9 +376,9 @@ describe('snapshot format', () => {
     const a = readFileSync(syncPath);
     expect(a.equals(readFileSync(asyncPath))).toBe(true);
     expect(a.equals(Buffer.from(encodeSnapshot(99, pools)))).toBe(true);
-    const loaded = await readSnapshotFile(nodeFileLayer, syncPath);
-    expect(loaded.pools[0].runs[0].buffer).toBeInstanceOf(SharedArrayBuffer);
-    expect(runBits(loaded.pools)).toEqual(runBits(pools));
+    const loaded = await readV2(nodeFileLayer, syncPath);
+    expect(loaded.pools[0].buckets[0].runs[0].values.buffer).toBeInstanceOf(SharedArrayBuffer);
+    expect(poolBits(loaded.pools)).toEqual(poolBits(pools));
   });
 
   it('an empty engine snapshots to a header-only file', async () => {
@@ -344,8 +391,13 @@ describe('snapshot format', () => {
 
   it('every truncation and every flipped byte is detected', async () => {
     const pools: SnapshotPool[] = [
-      { poolId: 1, runs: [trustSorted(Float64Array.of(1, 2, 3)), trustSorted(Float64Array.of(0.5))] },
-      { poolId: 9, runs: [trustSorted(Float64Array.of(-4))] },
+      snapshotPoolOf(1, [trustSorted(Float64Array.of(1, 2, 3)), trustSorted(Float64Array.of(0.5))]),
+      {
+        poolId: 9,
+        windowSeconds: 10,
+        buckets: [{ startMs: 5, endMs: 7, runs: [encodeSorted(trustSorted(Float64Array.of(-4, -4, 1)), 'counted')] }],
+      },
+      { poolId: 10, windowSeconds: 20, buckets: [] },
     ];
     const good = encodeSnapshot(7, pools);
     const fs = new PowerCutFs();

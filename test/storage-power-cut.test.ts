@@ -29,6 +29,7 @@ import {
   sortedRun,
   type PoolOp,
   type PoolState,
+  snapshotPoolOf,
 } from './helpers/storage-model.js';
 
 const DIR = '/data';
@@ -302,7 +303,7 @@ describe('kill during recovery', () => {
     // A torn log tail, leftover temp files, and a corrupt newest snapshot with a usable older one.
     const fs = new PowerCutFs();
     const ops: PoolOp[] = Array.from({ length: 10 }, (_, i) => ({ kind: 'append', poolId: i % 3, values: Float64Array.of(i, -i, i / 3) }));
-    const state = (k: number) => [...modelState(ops.slice(0, k))].map(([poolId, v]) => ({ poolId, runs: [sortedRun(v)] }));
+    const state = (k: number) => [...modelState(ops.slice(0, k))].map(([poolId, v]) => snapshotPoolOf(poolId, [sortedRun(v)]));
     fs.writeBytes(`${DIR}/${snapshotFileName(3)}`, encodeSnapshot(3, state(3)));
     const bad = encodeSnapshot(6, state(6));
     bad[70] ^= 1;

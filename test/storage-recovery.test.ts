@@ -14,7 +14,16 @@ import { encodeRecordV1 } from '../src/storage/wal-record-v1.js';
 import { openDurableStore } from '../src/storage/durable-store.js';
 import { createTestEngine } from './helpers/engines.js';
 import { PowerCutFs, seededRandom } from './helpers/power-cut-fs.js';
-import { capturingLogger, concatBytes, diffState, engineState, modelState, sortedRun, type PoolOp } from './helpers/storage-model.js';
+import {
+  capturingLogger,
+  concatBytes,
+  diffState,
+  engineState,
+  modelState,
+  sortedRun,
+  type PoolOp,
+  snapshotPoolOf,
+} from './helpers/storage-model.js';
 
 const DIR = '/data';
 
@@ -260,7 +269,7 @@ describe('segments and sequence numbers', () => {
       `${DIR}/${snapshotFileName(6)}`,
       encodeSnapshot(
         6,
-        [...snapState].map(([poolId, v]) => ({ poolId, runs: [sortedRun(v)] })),
+        [...snapState].map(([poolId, v]) => snapshotPoolOf(poolId, [sortedRun(v)])),
       ),
     );
     fs.writeBytes(`${DIR}/${segmentFileName(5)}`, segment(5, recs.slice(4)).bytes);
@@ -284,7 +293,7 @@ describe('segments and sequence numbers', () => {
 describe('damaged snapshots', () => {
   const recs = opsFor(12);
   const stateAt = (seq: number) =>
-    [...modelState(recs.slice(0, seq).map((r) => r.op))].map(([poolId, v]) => ({ poolId, runs: [sortedRun(v)] }));
+    [...modelState(recs.slice(0, seq).map((r) => r.op))].map(([poolId, v]) => snapshotPoolOf(poolId, [sortedRun(v)]));
   const newest = encodeSnapshot(8, stateAt(8));
 
   function layout(snapshotBytes: Uint8Array, withOlder: boolean, logFrom: number): PowerCutFs {

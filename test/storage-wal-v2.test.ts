@@ -34,7 +34,11 @@ async function recordingEngine(): Promise<{ engine: QuantileEngine; times: (numb
     times.push(options?.atMs);
     return append(poolId, run, options);
   };
-  engine.setRetention = (poolId, windowSeconds) => void retention.push([poolId, windowSeconds]);
+  const setRetention = engine.setRetention.bind(engine);
+  engine.setRetention = (poolId, windowSeconds, options) => {
+    retention.push([poolId, windowSeconds]);
+    return setRetention(poolId, windowSeconds, options);
+  };
   return { engine, times, retention };
 }
 
@@ -490,14 +494,22 @@ describe('retention records', () => {
     },
   );
 
-  it('an engine without setRetention still takes (and replays) retention records', async () => {
+  it('the window is back after a restart, and replayed at the time it was set', async () => {
     const fs = new PowerCutFs();
-    const engine = await createTestEngine('ts');
-    expect(engine.setRetention).toBeUndefined();
-    const store = await open(fs, engine);
+    const store = await open(fs, await createTestEngine('ts'));
     await store.append(1, sortedRun([1]));
     await store.setRetention(1, 60);
-    await open(fs.processKill(), await createTestEngine('ts'));
+    const engine = await createTestEngine('ts');
+    const calls: (number | undefined)[] = [];
+    const setRetention = engine.setRetention.bind(engine);
+    engine.setRetention = (poolId, windowSeconds, options) => {
+      calls.push(options?.atMs);
+      return setRetention(poolId, windowSeconds, options);
+    };
+    await open(fs.processKill(), engine);
+    expect(engine.retentionOf(1)).toBe(60);
+    expect(calls).toHaveLength(1);
+    expect(calls[0]).toBeTypeOf('number');
   });
 
   it('refuses windows that are not null or a whole number of seconds >= 0', async () => {

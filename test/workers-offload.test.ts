@@ -34,7 +34,7 @@ import { encodeSnapshot, parseSnapshotFileName, type SnapshotPool } from '../src
 import { startWorkerPool, type WorkerPool } from '../src/workers/worker-pool.js';
 import { createTestEngine, ENGINE_KINDS, NO_TAIL } from './helpers/engines.js';
 import { bitsHex, describeF64, seededRandom, sortedCopy } from './helpers/oracle.js';
-import { diffState, engineState, randomValues, sortedRun } from './helpers/storage-model.js';
+import { diffState, engineState, randomValues, sortedRun, snapshotPoolOf } from './helpers/storage-model.js';
 
 const tmpRoot = mkdtempSync(join(tmpdir(), 'poolq-workers-'));
 afterAll(() => rmSync(tmpRoot, { recursive: true, force: true }));
@@ -396,7 +396,7 @@ describe.each(ENGINE_KINDS)('piscina offload, %s engine', (kind: EngineKind) => 
       engine.appendValues(4, filledRun(random, BIG));
       engine.appendValues(4, filledRun(random, 100));
       engine.appendValues(9, filledRun(random, 3000));
-      const pools: SnapshotPool[] = engine.poolIds().map((poolId) => ({ poolId, runs: engine.runsOf(poolId) }));
+      const pools: SnapshotPool[] = engine.poolIds().map((poolId) => ({ poolId, ...engine.poolImage(poolId) }));
       const expected = encodeSnapshot(42, pools);
       const dir = freshDir();
       mkdirSync(dir);
@@ -419,7 +419,7 @@ describe.each(ENGINE_KINDS)('piscina offload, %s engine', (kind: EngineKind) => 
 
     it('an I/O error in the worker rejects with its errno code', async () => {
       const run = sortedRun(randomValues(seededRandom(8), BIG));
-      const err = await pool.buildSnapshot(join(tmpRoot, 'no-such-dir', 'x.tmp'), 1, [{ poolId: 1, runs: [run] }]).then(
+      const err = await pool.buildSnapshot(join(tmpRoot, 'no-such-dir', 'x.tmp'), 1, [snapshotPoolOf(1, [run])]).then(
         () => null,
         (e: unknown) => e as NodeJS.ErrnoException,
       );
@@ -445,7 +445,7 @@ describe.each(ENGINE_KINDS)('piscina offload, %s engine', (kind: EngineKind) => 
       const [name] = snapshotFiles(dataDir);
       const seq = parseSnapshotFileName(name)!;
       expect(seq).toBe(store.stats().appliedSeq);
-      const pools = engine.poolIds().map((poolId) => ({ poolId, runs: engine.runsOf(poolId) }));
+      const pools = engine.poolIds().map((poolId) => ({ poolId, ...engine.poolImage(poolId) }));
       expect(Buffer.compare(readFileSync(join(dataDir, name)), encodeSnapshot(seq, pools))).toBe(0);
       const before = engineState(engine);
       await store.close();

@@ -9,6 +9,7 @@ import { setImmediate as turn } from 'node:timers/promises';
 import { createEngine } from '../../src/core/create-engine.js';
 import { PoolqError } from '../../src/core/errors.js';
 import { trustSorted } from '../../src/core/sorted-run.js';
+import { plainRun } from '../../src/core/stored-run.js';
 import { snapshotFileName, writeSnapshotFileSync } from '../../src/storage/snapshot-format.js';
 import { nodeFileLayer, openDurableStore, type DurableStoreStats, type FileLayer, type FsyncPolicy } from '../../src/storage/index.js';
 import { fastSortedRun, rng32 } from './data.js';
@@ -32,7 +33,11 @@ export interface BuildResult {
 /** `pools` pools of one run of `perPool` values, written as the store's snapshot file (same writer, same bytes), timed by step. */
 function buildTask(a: { dataDir: string; pools: number; perPool: number }): BuildResult {
   const next = rng32(42);
-  const pools = Array.from({ length: a.pools }, (_, p) => ({ poolId: p, runs: [fastSortedRun(a.perPool, p * 1000, next)] }));
+  // Strictly increasing runs: every value distinct, so plain with distinct = length.
+  const pools = Array.from({ length: a.pools }, (_, p) => {
+    const run = fastSortedRun(a.perPool, p * 1000, next);
+    return { poolId: p, windowSeconds: null, buckets: [{ startMs: 0, endMs: 1, runs: [plainRun(run, run.length)] }] };
+  });
   const file = join(a.dataDir, snapshotFileName(1));
   const t0 = performance.now();
   let t1 = t0;

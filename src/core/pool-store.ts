@@ -1,47 +1,49 @@
 // PoolStore: the pools themselves, shared by both engines, which differ only in
 // their Kernels (sort, merge, quantile arithmetic).
 //
-// A pool is a list of immutable sorted runs (LSM style). An append sorts its
-// batch into a new run; adjacent runs merge while the older one is at most
-// MERGE_RATIO times the newer one, so a pool of n values has O(log n) runs and
-// each value is merged O(log n) times. A query selects the order statistics it
-// needs across the runs (select-rank.ts) and never sorts the pool. Results are
-// cached per pool until the pool changes. Merges of MergeOffloader-size go to a
-// worker; the inputs stay readable until the merged run is swapped in.
-//
-// Small appends do not make runs of their own: they go into the pool's tail,
-// one mutable buffer of at most DEFAULT_TAIL.maxValues values that is sealed
-// into an ordinary immutable run when full (or when someone outside the engine
-// asks for the runs, e.g. a snapshot). Before the tail, every 10-value append
-// allocated ~2 typed arrays (its run and merge outputs), and allocation + GC +
-// merge calls were ~25 % of the server's CPU on 10-value appends (bench:http
-// --cpu-prof). The tail is settled lazily: an append copies its sorted batch
-// behind the tail's sorted part, and the first reader after it (a query, a
-// seal) merges the pending batches in. Merging every batch on append was the
-// largest JS frame of an append (6.6 % of the server's CPU, perf, 10-value
-// appends into 1000 pools); a query after each append pays the same merge as
-// before. Only the event loop ever touches a tail: offloaded merges and
-// snapshots see sealed runs only.
+// A pool is a list of arrival-time buckets (time-window.ts; one bucket for a
+// pool without a window), each a list of immutable sorted runs (LSM style),
+// stored plain or counted, whichever is smaller (stored-run.ts). An append
+// sorts its batch into a new run of the newest bucket; adjacent runs of a
+// bucket merge while the older one is at most MERGE_RATIO times the newer one,
+// so a bucket of n values has O(log n) runs and each value is merged O(log n)
+// times; a bucket that stops taking values is merged into one run. A query
+// selects the order statistics it needs across the runs (select-rank.ts) and
+// never sorts the pool. Results are cached per pool until the pool changes or
+// a bucket expires. Merges of MergeOffloader-size go to a worker; the inputs
+// stay readable until the merged run is swapped in. Small appends go to the
+// pool's tail (pool.ts).
 
 import type {
+  AppendRunOptions,
+  ChangeOptions,
   AppendOutcome,
   EngineStats,
   MergeOffloader,
+  PoolImage,
+  PoolHistogram,
   PoolPage,
+  PoolRank,
   PoolSummary,
+  QuantileAnswer,
   QuantileEngine,
 } from './engine.js';
+import { MAX_POOLS_PER_QUERY } from './engine.js';
+import { histogramOf, rankCounts } from './distribution.js';
 import { invalidOption, invalidRequest, nonFiniteValue, poolNotFound } from './errors.js';
-import type { EngineKind, Kernels, QuantilePlan } from './kernels.js';
-import { isQuantileMethod, METHOD_ID, type QuantileMethod } from './methods.js';
-import { extremes, nextRankValue, selectRank } from './select-rank.js';
-import { allocateRun, totalLess, trustSorted, type SortedRun } from './sorted-run.js';
+import type { EngineKind, Kernels } from './kernels.js';
+import type { QuantileMethod } from './methods.js';
+import { Bucket, Pool } from './pool.js';
+import { checkPercentiles, methodIdOf, quantileOfRuns } from './quantile-of-runs.js';
+import { mergeRuns } from './run-merge.js';
+import { extremes } from './select-rank.js';
+import { allocateRun, trustSorted, type SortedRun } from './sorted-run.js';
+import { encodeSorted, encodingOf, expandRun, runBytes, type EncodingPolicy, type RankedRun, type StoredRun } from './stored-run.js';
+import { bucketStartMs, bucketWidthMs, isValidWindowSeconds, systemClock, windowRuleText, type Clock } from './time-window.js';
 
-/** Merge runs i, i+1 while runs[i].length <= MERGE_RATIO * runs[i+1].length. */
+/** Merge runs i, i+1 while runs[i].count <= MERGE_RATIO * runs[i+1].count. */
 const MERGE_RATIO = 2;
-const QUERY_CACHE_LIMIT = 64;
 const DEFAULT_OFFLOAD_MIN_VALUES = 1 << 20;
-const TAIL_MIN_CAPACITY = 16;
 
 /** Which appends go through a pool's tail. */
 export interface TailPolicy {
@@ -58,180 +60,51 @@ export interface TailPolicy {
  */
 export const DEFAULT_TAIL: TailPolicy = { appendMaxValues: 128, maxValues: 512 };
 
-/** Whether `values` is in the engine's order (totalLess: -0 before +0; NaN never occurs). */
-function isSorted(values: Float64Array): boolean {
-  for (let i = 1; i < values.length; i++) if (totalLess(values[i], values[i - 1])) return false;
-  return true;
-}
-
-/** One reusable buffer for settleTail's pending copy (the event loop is the only caller). */
-let scratch = new Float64Array(DEFAULT_TAIL.maxValues);
-function scratchFor(length: number): Float64Array {
-  if (scratch.length < length) scratch = new Float64Array(length);
-  return scratch;
-}
-
-class Pool {
-  /** Sealed, immutable runs (oldest first). */
-  runs: SortedRun[] = [];
-  /**
-   * The mutable tail, null when there is none: values [0, tailSorted) sorted,
-   * then [tailSorted, tailLength) appended batches (each sorted) not yet
-   * merged in. settleTail() makes all of [0, tailLength) sorted.
-   */
-  tail: Float64Array | null = null;
-  tailLength = 0;
-  tailSorted = 0;
-  /** runs plus a view of the settled tail, for readers on the event loop; null = rebuild. */
-  private view: SortedRun[] | null = null;
-  count = 0;
-  /** Runs promised to an in-flight offloaded merge. */
-  readonly merging = new Set<SortedRun>();
-
-  constructor(private readonly kernels: Kernels) {}
-
-  /** Every value as sorted runs, for synchronous readers only (the tail view changes with the next append). */
-  allRuns(): readonly SortedRun[] {
-    if (this.tailLength === 0) return this.runs;
-    if (this.view === null) {
-      this.settleTail();
-      this.view = [...this.runs, trustSorted(this.tail!.subarray(0, this.tailLength))];
-    }
-    return this.view;
-  }
-
-  /** Call after any change to runs or the tail. */
-  changed(): void {
-    this.view = null;
-  }
-
-  /** Turns the tail into an immutable run (no copy: the buffer is never written again). */
-  sealTail(): void {
-    if (this.tail === null) return;
-    this.settleTail();
-    if (this.tailLength > 0) this.runs.push(trustSorted(this.tail.subarray(0, this.tailLength)));
-    this.tail = null;
-    this.tailLength = 0;
-    this.tailSorted = 0;
-    this.view = null;
-  }
-
-  /** Copies the sorted `run` behind the tail, unmerged; false if it would grow past `maxValues`. */
-  appendToTail(run: SortedRun, maxValues: number): boolean {
-    const n = this.tailLength;
-    const need = n + run.length;
-    if (need > maxValues) return false;
-    let tail = this.tail;
-    if (tail === null || need > tail.length) {
-      let capacity = Math.max(TAIL_MIN_CAPACITY, tail === null ? 0 : tail.length);
-      while (capacity < need) capacity *= 2;
-      const grown = new Float64Array(Math.min(capacity, maxValues));
-      if (tail !== null) grown.set(tail.subarray(0, n));
-      this.tail = tail = grown;
-    }
-    tail.set(run, n);
-    this.tailLength = need;
-    this.view = null;
-    return true;
-  }
-
-  /** Merges the tail's pending batches into its sorted part. */
-  private settleTail(): void {
-    const tail = this.tail;
-    const n = this.tailSorted;
-    const end = this.tailLength;
-    if (tail === null || n === end) return;
-    // The pending part is one sorted batch (a query after each append) or
-    // several (appends only): sort it unless it already is. Then merge it into
-    // [0, n) from the back, reading it from a scratch copy, since the merge
-    // writes over the pending part's own slots before it has read them.
-    let pending = tail.subarray(n, end);
-    if (!isSorted(pending)) pending = this.kernels.sortInPlace(pending);
-    if (n === 0) {
-      this.tailSorted = end;
-      return;
-    }
-    const m = end - n;
-    const run = scratchFor(m);
-    run.set(pending);
-    // Ties keep the sorted part's value first (the same multiset either way);
-    // -0 sorts before +0 (1/x tells them apart). A plain loop: for 10-value
-    // batches into 512-value tails it was as fast as m binary searches + m
-    // copyWithin calls (1.0 vs 0.9–1.4 µs), and 3× faster for 100-value batches.
-    let i = n - 1;
-    let j = m - 1;
-    let k = end - 1;
-    let x = run[j];
-    while (j >= 0) {
-      if (i >= 0) {
-        const y = tail[i];
-        if (x < y || (x === y && x === 0 && 1 / x < 0 && 1 / y > 0)) {
-          tail[k--] = y;
-          i--;
-          continue;
-        }
-      }
-      tail[k--] = x;
-      x = run[--j];
-    }
-    this.tailSorted = end;
-  }
-
-  /**
-   * Answers since the last change: (method id, percentile) → value, scanned
-   * linearly (a pool is asked few distinct percentiles; at most
-   * QUERY_CACHE_LIMIT). -0 and 0 match, as they are one answer. A Map keyed by
-   * the string `${method}:${p}` cost a number-to-string, a concat and a hash
-   * per query, and Maps keyed by the number still showed as ~4 % of the
-   * server's CPU on bench:http queries (perf: hash-map lookups); forgetting is
-   * setting the count to 0, with no allocation.
-   */
-  private answerKeys: number[] | null = null;
-  private answerValues: number[] | null = null;
-  private cachedAnswers = 0;
-
-  cachedAnswer(methodId: number, p: number): number | undefined {
-    const keys = this.answerKeys;
-    for (let i = 0; i < this.cachedAnswers; i++) {
-      if (keys![2 * i] === p && keys![2 * i + 1] === methodId) return this.answerValues![i];
-    }
-    return undefined;
-  }
-
-  rememberAnswer(methodId: number, p: number, value: number): void {
-    if (this.cachedAnswers >= QUERY_CACHE_LIMIT) this.cachedAnswers = 0;
-    const i = this.cachedAnswers++;
-    this.answerKeys ??= [];
-    this.answerValues ??= [];
-    this.answerKeys[2 * i] = p;
-    this.answerKeys[2 * i + 1] = methodId;
-    this.answerValues[i] = value;
-  }
-
-  forgetAnswers(): void {
-    this.cachedAnswers = 0;
-  }
+export interface PoolStoreOptions {
+  /** How small appends go through each pool's tail (default DEFAULT_TAIL). */
+  tail?: TailPolicy;
+  /** Run encodings: 'auto' (the smaller per run, the default) or one forced (tests, benchmarks). */
+  encoding?: EncodingPolicy;
+  /** Time for arrival buckets and windows (default Date.now). */
+  clock?: Clock;
+  /** Told the bytes of run buffers the engine lets go (merge inputs, expired or deleted pools): a GC pacer's cue. */
+  onRelease?: (bytes: number) => void;
 }
 
 export class PoolStore implements QuantileEngine {
   readonly kind: EngineKind;
   private readonly kernels: Kernels;
   private readonly pools = new Map<number, Pool>();
+  private readonly windowed = new Set<number>();
   private sortedIds: number[] | null = [];
   private totalValues = 0;
   private offloader: MergeOffloader | null = null;
   private offloadMinValues = DEFAULT_OFFLOAD_MIN_VALUES;
   private readonly inFlight = new Set<Promise<void>>();
-  private readonly plan: QuantilePlan = { lo: 0, hi: 0, gamma: 0, take: false };
   private readonly tail: TailPolicy;
+  private readonly encoding: EncodingPolicy;
+  private readonly clock: Clock;
+  private readonly onRelease: (bytes: number) => void;
 
-  constructor(kernels: Kernels, tail: TailPolicy = DEFAULT_TAIL) {
-    if (!(Number.isSafeInteger(tail.appendMaxValues) && Number.isSafeInteger(tail.maxValues) && tail.appendMaxValues >= 0 && tail.maxValues >= tail.appendMaxValues)) {
+  constructor(kernels: Kernels, options: PoolStoreOptions = {}) {
+    const tail = options.tail ?? DEFAULT_TAIL;
+    if (!(
+      Number.isSafeInteger(tail.appendMaxValues) &&
+      Number.isSafeInteger(tail.maxValues) &&
+      tail.appendMaxValues >= 0 &&
+      tail.maxValues >= tail.appendMaxValues
+    )) {
       throw invalidOption('tail', 'integers 0 <= appendMaxValues <= maxValues', JSON.stringify(tail));
     }
+    const encoding = options.encoding ?? 'auto';
+    if (encoding !== 'auto' && encoding !== 'plain' && encoding !== 'counted')
+      throw invalidOption('encoding', "'auto', 'plain' or 'counted'", encoding);
     this.kernels = kernels;
     this.kind = kernels.kind;
     this.tail = tail;
+    this.encoding = encoding;
+    this.clock = options.clock ?? systemClock;
+    this.onRelease = options.onRelease ?? (() => {});
   }
 
   sortBatch(values: Float64Array): SortedRun {
@@ -249,28 +122,31 @@ export class PoolStore implements QuantileEngine {
     return this.appendSortedRun(poolId, this.sortBatch(copy));
   }
 
-  appendSortedRun(poolId: number, run: SortedRun): AppendOutcome {
+  appendSortedRun(poolId: number, run: SortedRun, options?: AppendRunOptions): AppendOutcome {
     if (run.length === 0) throw invalidRequest('poolValues', 'poolValues must not be empty.');
+    // A change happens at its own time, the logged one on replay: so replaying
+    // the log rebuilds exactly the buckets the live changes built.
+    const atMs = options?.atMs ?? this.clock();
+    if (!Number.isFinite(atMs)) throw invalidOption('atMs', 'a finite time in ms', atMs);
     let pool = this.pools.get(poolId);
     const created = pool === undefined;
-    if (pool === undefined) {
-      pool = new Pool(this.kernels);
-      this.pools.set(poolId, pool);
-      this.sortedIds = null;
-    }
+    if (pool === undefined) pool = this.createPool(poolId);
+    else this.expire(pool, atMs);
+    const bucket = this.bucketFor(poolId, pool, atMs);
+    bucket.count += run.length;
     pool.count += run.length;
     this.totalValues += run.length;
     pool.forgetAnswers();
     const { appendMaxValues, maxValues } = this.tail;
     if (run.length <= appendMaxValues && pool.appendToTail(run, maxValues)) return { created, count: pool.count };
     if (run.length <= appendMaxValues) {
-      pool.sealTail(); // full: it becomes a run and the batch starts a new tail
+      this.released(pool.sealTail(this.encoding)); // full: it becomes a run and the batch starts a new tail
       pool.appendToTail(run, maxValues);
     } else {
-      pool.runs.push(run);
+      bucket.runs.push(encodeSorted(run, this.encoding));
     }
     pool.changed();
-    this.compact(poolId, pool);
+    this.compact(poolId, pool, bucket);
     return { created, count: pool.count };
   }
 
@@ -279,45 +155,128 @@ export class PoolStore implements QuantileEngine {
   }
 
   countOf(poolId: number): number | undefined {
-    return this.pools.get(poolId)?.count;
+    const pool = this.pools.get(poolId);
+    if (pool === undefined) return undefined;
+    this.expire(pool, this.clock());
+    return pool.count;
   }
 
   quantile(poolId: number, percentile: number, method: QuantileMethod = 'linear'): number {
-    return this.quantiles(poolId, [percentile], method)[0];
+    return this.quantilesWithCount(poolId, [percentile], method).quantiles[0];
   }
 
   quantiles(poolId: number, percentiles: readonly number[], method: QuantileMethod = 'linear'): number[] {
+    return this.quantilesWithCount(poolId, percentiles, method).quantiles;
+  }
+
+  quantilesWithCount(poolId: number, percentiles: readonly number[], method: QuantileMethod = 'linear'): QuantileAnswer {
     const pool = this.requirePool(poolId);
-    if (!isQuantileMethod(method)) throw invalidRequest('method', `Unknown method ${JSON.stringify(method)}.`);
-    const methodId = METHOD_ID[method];
+    const methodId = methodIdOf(method);
+    checkPercentiles(percentiles);
+    this.expire(pool, this.clock());
     const out = new Array<number>(percentiles.length);
     for (let i = 0; i < percentiles.length; i++) {
       const p = percentiles[i];
-      if (typeof p !== 'number' || !(p >= 0 && p <= 100)) {
-        throw invalidRequest('percentile', `percentile must be a number between 0 and 100, got ${p}.`);
-      }
       let value = pool.cachedAnswer(methodId, p);
       if (value === undefined) {
-        value = this.computeQuantile(pool, p, methodId);
+        value = pool.count === 0 ? Number.NaN : quantileOfRuns(this.kernels, pool.allRuns(), pool.count, p, methodId);
         pool.rememberAnswer(methodId, p, value);
       }
       out[i] = value;
     }
-    return out;
+    return { quantiles: out, count: pool.count };
+  }
+
+  quantilesAcross(poolIds: readonly number[], percentiles: readonly number[], method: QuantileMethod = 'linear'): QuantileAnswer {
+    if (poolIds.length === 0 || poolIds.length > MAX_POOLS_PER_QUERY) {
+      throw invalidRequest('poolIds', `poolIds must list between 1 and ${MAX_POOLS_PER_QUERY} pools, got ${poolIds.length}.`);
+    }
+    const methodId = methodIdOf(method);
+    checkPercentiles(percentiles);
+    const now = this.clock();
+    const seen = new Set<number>();
+    const runs: RankedRun[] = [];
+    let count = 0;
+    for (const poolId of poolIds) {
+      if (seen.has(poolId)) continue;
+      seen.add(poolId);
+      const pool = this.requirePool(poolId);
+      this.expire(pool, now);
+      for (const run of pool.allRuns()) runs.push(run);
+      count += pool.count;
+    }
+    const quantiles = percentiles.map((p) => (count === 0 ? Number.NaN : quantileOfRuns(this.kernels, runs, count, p, methodId)));
+    return { quantiles, count };
   }
 
   summary(poolId: number): PoolSummary {
     const pool = this.requirePool(poolId);
+    this.expire(pool, this.clock());
+    const windowSeconds = pool.windowMs === null ? null : pool.windowMs / 1000;
+    if (pool.count === 0) return { poolId, count: 0, min: Number.NaN, max: Number.NaN, windowSeconds };
     const { min, max } = extremes(pool.allRuns());
-    return { poolId, count: pool.count, min, max };
+    return { poolId, count: pool.count, min, max, windowSeconds };
+  }
+
+  setRetention(poolId: number, windowSeconds: number | null, options?: ChangeOptions): { created: boolean } {
+    if (windowSeconds !== null && !isValidWindowSeconds(windowSeconds)) {
+      throw invalidRequest('windowSeconds', `${windowRuleText()}, got ${String(windowSeconds)}.`);
+    }
+    const atMs = options?.atMs ?? this.clock();
+    if (!Number.isFinite(atMs)) throw invalidOption('atMs', 'a finite time in ms', atMs);
+    let pool = this.pools.get(poolId);
+    const created = pool === undefined;
+    if (pool === undefined) pool = this.createPool(poolId);
+    // What the old window let go by now is gone, whether or not anyone looked (expiry is otherwise lazy).
+    this.expire(pool, atMs);
+    if (windowSeconds === null) {
+      pool.windowMs = null;
+      this.windowed.delete(poolId);
+      this.coalesceBuckets(poolId, pool);
+    } else {
+      pool.windowMs = windowSeconds * 1000;
+      this.windowed.add(poolId);
+      this.expire(pool, atMs);
+    }
+    pool.forgetAnswers();
+    return { created };
+  }
+
+  retentionOf(poolId: number): number | null {
+    const windowMs = this.requirePool(poolId).windowMs;
+    return windowMs === null ? null : windowMs / 1000;
+  }
+
+  sweepExpired(): number {
+    const now = this.clock();
+    let dropped = 0;
+    for (const poolId of this.windowed) dropped += this.expire(this.pools.get(poolId)!, now);
+    return dropped;
+  }
+
+  histogram(poolId: number, bins: number, range: { min?: number; max?: number } = {}): PoolHistogram {
+    const pool = this.requirePool(poolId);
+    const runs = pool.allRuns();
+    const { min, max } = extremes(runs);
+    const counts = histogramOf(runs, bins, range.min ?? min, range.max ?? max);
+    return { poolId, count: pool.count, min, max, ...counts };
+  }
+
+  rank(poolId: number, value: number): PoolRank {
+    const pool = this.requirePool(poolId);
+    if (!Number.isFinite(value)) throw invalidRequest('value', `value must be a finite number, got ${value}.`);
+    const { below, equal } = rankCounts(pool.allRuns(), value);
+    return { poolId, count: pool.count, below, equal, fraction: (below + equal) / pool.count };
   }
 
   deletePool(poolId: number): boolean {
     const pool = this.pools.get(poolId);
     if (pool === undefined) return false;
     this.pools.delete(poolId);
+    this.windowed.delete(poolId);
     this.totalValues -= pool.count;
     this.sortedIds = null;
+    this.released(pool.bytes());
     return true;
   }
 
@@ -335,49 +294,91 @@ export class PoolStore implements QuantileEngine {
       start = lo;
     }
     const slice = ids.slice(start, start + limit);
-    const pools = slice.map((poolId) => ({ poolId, count: this.pools.get(poolId)!.count }));
+    const now = this.clock();
+    const pools = slice.map((poolId) => {
+      const pool = this.pools.get(poolId)!;
+      this.expire(pool, now);
+      return { poolId, count: pool.count };
+    });
     const next = start + limit < ids.length && slice.length > 0 ? slice[slice.length - 1] : null;
     return { pools, next };
   }
 
   runsOf(poolId: number): readonly SortedRun[] {
+    const image = this.poolImage(poolId);
+    const runs: SortedRun[] = [];
+    for (const bucket of image.buckets) for (const run of bucket.runs) runs.push(expandRun(run));
+    return runs;
+  }
+
+  poolImage(poolId: number): PoolImage {
     const pool = this.requirePool(poolId);
+    this.expire(pool, this.clock());
     if (pool.tail !== null) {
-      pool.sealTail(); // callers may hold the runs across turns (snapshots): no mutable tail escapes
-      this.compact(poolId, pool); // or frequent callers would pile up sealed small runs
+      // Callers may hold the runs across turns (snapshots): no mutable tail escapes.
+      this.released(pool.sealTail(this.encoding));
+      pool.changed();
+      this.compact(poolId, pool, pool.newestBucket()!); // or frequent callers would pile up sealed small runs
     }
-    return pool.runs.slice();
+    return {
+      windowSeconds: pool.windowMs === null ? null : pool.windowMs / 1000,
+      buckets: pool.buckets.map((bucket) => ({ startMs: bucket.startMs, endMs: bucket.endMs, runs: bucket.runs.slice() })),
+    };
+  }
+
+  restorePool(poolId: number, image: PoolImage): void {
+    const windowSeconds = image.windowSeconds;
+    if (windowSeconds !== null && !isValidWindowSeconds(windowSeconds))
+      throw invalidOption('windowSeconds', windowRuleText('a window'), windowSeconds);
+    this.deletePool(poolId);
+    const pool = this.createPool(poolId);
+    pool.windowMs = windowSeconds === null ? null : windowSeconds * 1000;
+    if (windowSeconds !== null) this.windowed.add(poolId);
+    for (const saved of image.buckets) {
+      const runs = saved.runs.filter((run) => run.count > 0);
+      if (runs.length === 0) continue;
+      const bucket = new Bucket(saved.startMs, saved.endMs);
+      bucket.runs = runs.slice();
+      for (const run of runs) bucket.count += run.count;
+      pool.buckets.push(bucket);
+      pool.count += bucket.count;
+      this.totalValues += bucket.count;
+    }
+    pool.changed();
+    // Nothing expires here: a replayed change after the snapshot (removing the
+    // window) may keep what a read at this moment would drop. Reads drop it.
+    for (const bucket of pool.buckets.slice()) this.compact(poolId, pool, bucket);
   }
 
   runLengths(poolId: number): number[] {
-    return this.requirePool(poolId)
-      .allRuns()
-      .map((run) => run.length);
+    const pool = this.requirePool(poolId);
+    this.expire(pool, this.clock());
+    return pool.allRuns().map((run) => run.count);
   }
 
   exportSorted(poolId: number): SortedRun {
-    const runs = this.requirePool(poolId).allRuns();
-    let merged = runs[0];
-    for (let i = 1; i < runs.length; i++) merged = this.mergeNow(merged, runs[i]);
-    if (runs.length === 1) {
-      const copy = allocateRun(merged.length);
-      copy.set(merged);
-      return copy as SortedRun;
+    const pool = this.requirePool(poolId);
+    this.expire(pool, this.clock());
+    const runs = pool.allRuns();
+    if (runs.length === 0) return trustSorted(new Float64Array(0));
+    let merged = expandRun(runs[0]);
+    if (merged === runs[0].values) merged = trustSorted(Float64Array.from(merged));
+    for (let i = 1; i < runs.length; i++) {
+      const next = expandRun(runs[i]);
+      const out = allocateRun(merged.length + next.length);
+      this.kernels.mergeInto(merged, next, out);
+      merged = trustSorted(out);
     }
     return merged;
   }
 
   replacePool(poolId: number, runs: readonly SortedRun[]): void {
-    this.deletePool(poolId);
-    const kept = runs.filter((run) => run.length > 0);
-    if (kept.length === 0) return;
-    const pool = new Pool(this.kernels);
-    pool.runs = kept.slice().sort((a, b) => b.length - a.length);
-    for (const run of kept) pool.count += run.length;
-    this.pools.set(poolId, pool);
-    this.totalValues += pool.count;
-    this.sortedIds = null;
-    this.compact(poolId, pool);
+    const now = this.clock();
+    const kept = runs.filter((run) => run.length > 0).sort((a, b) => b.length - a.length);
+    this.restorePool(poolId, {
+      windowSeconds: null,
+      buckets: kept.length === 0 ? [] : [{ startMs: now, endMs: now + 1, runs: kept.map((run) => encodeSorted(run, this.encoding)) }],
+    });
   }
 
   poolIds(): readonly number[] {
@@ -386,13 +387,32 @@ export class PoolStore implements QuantileEngine {
   }
 
   stats(): EngineStats {
+    this.sweepExpired();
     let runs = 0;
-    for (const pool of this.pools.values()) runs += pool.allRuns().length;
+    let countedRuns = 0;
+    let runBytesTotal = 0;
+    for (const pool of this.pools.values()) {
+      for (const bucket of pool.buckets) {
+        for (const run of bucket.runs) {
+          runs++;
+          if (encodingOf(run) === 'counted') countedRuns++;
+          runBytesTotal += runBytes(run);
+        }
+      }
+      if (pool.tailLength > 0) {
+        runs++;
+        runBytesTotal += pool.tailLength * 8;
+      }
+    }
     return {
       pools: this.pools.size,
       values: this.totalValues,
       runs,
+      countedRuns,
+      windowedPools: this.windowed.size,
       valueBytes: this.totalValues * 8,
+      runBytes: runBytesTotal,
+      kernelMemoryBytes: this.kernels.memoryBytes(),
       mergesInFlight: this.inFlight.size,
     };
   }
@@ -412,63 +432,123 @@ export class PoolStore implements QuantileEngine {
     return pool;
   }
 
-  private computeQuantile(pool: Pool, percentile: number, methodId: number): number {
-    const plan = this.plan;
-    this.kernels.planQuantile(pool.count, percentile, methodId, plan);
-    const runs = pool.allRuns();
-    const a = selectRank(runs, plan.lo);
-    if (plan.take) return a;
-    let b = a;
-    if (plan.hi === plan.lo + 1) b = runs.length === 1 ? runs[0][plan.hi] : nextRankValue(runs, plan.lo, a);
-    else if (plan.hi !== plan.lo) b = selectRank(runs, plan.hi);
-    return this.kernels.interpolate(a, b, plan.gamma);
+  private createPool(poolId: number): Pool {
+    const pool = new Pool(this.kernels);
+    this.pools.set(poolId, pool);
+    this.sortedIds = null;
+    return pool;
   }
 
-  private mergeNow(a: SortedRun, b: SortedRun): SortedRun {
-    return this.kernels.mergeInto(a, b, allocateRun(a.length + b.length));
+  private released(bytes: number): void {
+    if (bytes > 0) this.onRelease(bytes);
   }
 
-  /** Applies the merge policy until no adjacent pair qualifies. */
-  private compact(poolId: number, pool: Pool): void {
-    const runs = pool.runs;
-    for (let i = runs.length - 2; i >= 0; ) {
+  /** Drops the pool's expired buckets at `now`; returns the values dropped. */
+  private expire(pool: Pool, now: number): number {
+    if (pool.windowMs === null) return 0;
+    const { values, bytes } = pool.expire(now);
+    this.totalValues -= values;
+    this.released(bytes);
+    return values;
+  }
+
+  /** The bucket a value arriving at `atMs` joins: the newest one, or a new one after closing it. */
+  private bucketFor(poolId: number, pool: Pool, atMs: number): Bucket {
+    const newest = pool.newestBucket();
+    if (pool.windowMs === null) {
+      if (newest === undefined) {
+        const bucket = new Bucket(atMs, atMs + 1);
+        pool.buckets.push(bucket);
+        return bucket;
+      }
+      newest.startMs = Math.min(newest.startMs, atMs);
+      newest.endMs = Math.max(newest.endMs, atMs + 1);
+      return newest;
+    }
+    // A value older than the newest bucket's end (a clock step back, a replay) joins it.
+    if (newest !== undefined && atMs < newest.endMs) {
+      newest.startMs = Math.min(newest.startMs, atMs);
+      return newest;
+    }
+    const width = bucketWidthMs(pool.windowMs);
+    const start = bucketStartMs(atMs, width);
+    if (newest !== undefined) this.closeBucket(poolId, pool, newest);
+    const bucket = new Bucket(start, start + width);
+    pool.buckets.push(bucket);
+    pool.changed();
+    return bucket;
+  }
+
+  /** The newest bucket stops taking values: its tail becomes a run and its runs merge into one. */
+  private closeBucket(poolId: number, pool: Pool, bucket: Bucket): void {
+    this.released(pool.sealTail(this.encoding));
+    pool.changed();
+    this.compact(poolId, pool, bucket, true);
+  }
+
+  /** A pool that loses its window keeps one bucket spanning every arrival time. */
+  private coalesceBuckets(poolId: number, pool: Pool): void {
+    if (pool.buckets.length <= 1) return;
+    const all = new Bucket(Infinity, -Infinity);
+    for (const bucket of pool.buckets) {
+      all.startMs = Math.min(all.startMs, bucket.startMs);
+      all.endMs = Math.max(all.endMs, bucket.endMs);
+      all.runs.push(...bucket.runs);
+      all.count += bucket.count;
+    }
+    pool.buckets = [all];
+    pool.changed();
+    this.compact(poolId, pool, all);
+  }
+
+  /**
+   * Applies the merge policy to one bucket until no adjacent pair qualifies.
+   * A bucket that takes no more values (not the newest) merges into one run.
+   */
+  private compact(poolId: number, pool: Pool, bucket: Bucket, closed = bucket !== pool.newestBucket()): void {
+    const runs = bucket.runs;
+    for (let i = runs.length - 2; i >= 0;) {
       const a = runs[i];
       const b = runs[i + 1];
-      if (a.length > MERGE_RATIO * b.length || pool.merging.has(a) || pool.merging.has(b)) {
+      if ((!closed && a.count > MERGE_RATIO * b.count) || pool.merging.has(a) || pool.merging.has(b)) {
         i--;
         continue;
       }
-      if (this.offloader !== null && a.length + b.length >= this.offloadMinValues) {
+      if (this.offloader !== null && a.values.length + b.values.length >= this.offloadMinValues) {
         this.startOffloadedMerge(poolId, pool, a, b, this.offloader);
         i--;
         continue;
       }
-      runs.splice(i, 2, this.mergeNow(a, b));
+      runs.splice(i, 2, mergeRuns(this.kernels, a, b, this.encoding));
+      this.released(runBytes(a) + runBytes(b));
       pool.changed();
       i = Math.min(i, runs.length - 2);
     }
   }
 
-  private startOffloadedMerge(poolId: number, pool: Pool, a: SortedRun, b: SortedRun, offloader: MergeOffloader): void {
+  private startOffloadedMerge(poolId: number, pool: Pool, a: StoredRun, b: StoredRun, offloader: MergeOffloader): void {
     pool.merging.add(a);
     pool.merging.add(b);
-    const task = offloader(a, b)
-      .catch(() => this.mergeNow(a, b)) // a failed worker task is redone inline, never lost
+    const task = offloader(a, b, this.encoding)
+      .catch(() => mergeRuns(this.kernels, a, b, this.encoding)) // a failed worker task is redone inline, never lost
       .then((merged) => this.swapInMerged(poolId, pool, a, b, merged))
       .finally(() => this.inFlight.delete(task));
     this.inFlight.add(task);
   }
 
-  private swapInMerged(poolId: number, pool: Pool, a: SortedRun, b: SortedRun, merged: SortedRun): void {
+  private swapInMerged(poolId: number, pool: Pool, a: StoredRun, b: StoredRun, merged: StoredRun): void {
     pool.merging.delete(a);
     pool.merging.delete(b);
     if (this.pools.get(poolId) !== pool) return; // deleted or replaced meanwhile
-    const ia = pool.runs.indexOf(a);
-    const ib = pool.runs.indexOf(b);
-    if (ia < 0 || ib < 0 || merged.length !== a.length + b.length) return;
-    pool.runs.splice(Math.max(ia, ib), 1);
-    pool.runs.splice(Math.min(ia, ib), 1, merged); // same values: cached answers stay valid
+    const bucket = pool.buckets.find((candidate) => candidate.runs.includes(a) && candidate.runs.includes(b));
+    if (bucket === undefined || merged.count !== a.count + b.count) return; // expired meanwhile
+    const runs = bucket.runs;
+    const ia = runs.indexOf(a);
+    const ib = runs.indexOf(b);
+    runs.splice(Math.max(ia, ib), 1);
+    runs.splice(Math.min(ia, ib), 1, merged); // same values: cached answers stay valid
+    this.released(runBytes(a) + runBytes(b));
     pool.changed();
-    this.compact(poolId, pool);
+    this.compact(poolId, pool, bucket);
   }
 }

@@ -23,7 +23,7 @@ const MIDPOINT = 12;
 /** Python's `%` (sign of the divisor), as numpy's float/int modulo uses. */
 function pyMod(x: number, m: number): number {
   const r = x % m;
-  return r !== 0 && (r < 0) !== (m < 0) ? r + m : r;
+  return r !== 0 && r < 0 !== m < 0 ? r + m : r;
 }
 
 /** np.around: round half to even. */
@@ -61,7 +61,10 @@ export function planQuantile(n: number, percentile: number, methodId: number, pl
   let virtual: number;
   switch (methodId) {
     case INVERTED_CDF:
-      return setTake(plan, discreteBoundary(n * q - 1, (gamma) => gamma === 0));
+      return setTake(
+        plan,
+        discreteBoundary(n * q - 1, (gamma) => gamma === 0),
+      );
     case CLOSEST_OBSERVATION:
       return setTake(
         plan,

@@ -20,6 +20,7 @@ import { wasmMemoryExhausted, invalidOption } from './errors.js';
 import type { Kernels, QuantilePlan } from './kernels.js';
 import { QUANTILE_METHODS } from './methods.js';
 import { totalLess, trustSorted, type SortedRun } from './sorted-run.js';
+import { countDistinct, sameValue } from './stored-run.js';
 import {
   assertWasmBuild,
   instantiatePoolqModule,
@@ -45,11 +46,12 @@ export const MIN_MEMORY_BYTES = 2 * PAGE_BYTES;
 export const SMALL_SORT_LENGTH = 64;
 /**
  * Merges stream through windows of this many values per input, so linear
- * memory stays near 4 × 8 × MERGE_WINDOW bytes however large the runs: wasm
- * memory never shrinks, and merging whole runs kept 16 B per merged value
- * (10.8 B per stored value at 1e7, bench/engine-memory.ts).
+ * memory stays near 4 × 8 × MERGE_WINDOW bytes (512 KiB) however large the
+ * runs: wasm memory never shrinks, and every instance that merges keeps it.
+ * Merging 10^6 + 10^6 values took the same time with windows of 2^14, 2^16 and
+ * 2^20 values (docs/performance.md).
  */
-export const MERGE_WINDOW = 1 << 20;
+export const MERGE_WINDOW = 1 << 14;
 /**
  * Sorts needing more linear memory than this run on a throwaway instance whose
  * memory is freed afterwards, for the same reason.
@@ -108,7 +110,7 @@ export function instantiateWasmKernels(module: WasmModule, opts: WasmKernelOptio
     return bindInstance(module, maxMemoryBytes).sort(values); // memory dropped with the instance
   }
 
-  function mergeInto(a: SortedRun, b: SortedRun, out: Float64Array): SortedRun {
+  function mergeInto(a: SortedRun, b: SortedRun, out: Float64Array): number {
     const na = a.length;
     const nb = b.length;
     if (out.length !== na + nb) {
@@ -117,6 +119,7 @@ export function instantiateWasmKernels(module: WasmModule, opts: WasmKernelOptio
     let i = 0;
     let j = 0;
     let k = 0;
+    let distinct = 0;
     while (i < na && j < nb) {
       // Take a window of each input and cut both at the smaller window end x:
       // everything <= x on both sides merges now; whatever remains is > x.
@@ -128,14 +131,18 @@ export function instantiateWasmKernels(module: WasmModule, opts: WasmKernelOptio
       let cb = eb;
       if (totalLess(lastA, lastB)) cb = upperBoundTotal(b, lastA, j, eb);
       else ca = upperBoundTotal(a, lastB, i, ea);
-      main.merge(a, i, ca, b, j, cb, out, k);
+      // A window may start with another copy of the value the last one ended on.
+      distinct += main.merge(a, i, ca, b, j, cb, out, k) - (k > 0 && sameValue(out[k - 1], out[k]) ? 1 : 0);
       k += ca - i + (cb - j);
       i = ca;
       j = cb;
     }
-    if (i < na) out.set(a.subarray(i), k);
-    else if (j < nb) out.set(b.subarray(j), k);
-    return trustSorted(out);
+    if (k < na + nb) {
+      if (i < na) out.set(a.subarray(i), k);
+      else out.set(b.subarray(j), k);
+      distinct += countDistinct(out, k) - (k > 0 && sameValue(out[k - 1], out[k]) ? 1 : 0);
+    }
+    return distinct;
   }
 
   function planQuantile(n: number, percentile: number, methodId: number, plan: QuantilePlan): void {
@@ -182,8 +189,8 @@ interface BoundInstance {
   memoryBytes(): number;
   /** Sorts `values` in place through this instance's memory. */
   sort(values: Float64Array): SortedRun;
-  /** Merges a[ia, ea) and b[ib, eb) into out at `at`. */
-  merge(a: Float64Array, ia: number, ea: number, b: Float64Array, ib: number, eb: number, out: Float64Array, at: number): void;
+  /** Merges a[ia, ea) and b[ib, eb) into out at `at`; returns the distinct values written. */
+  merge(a: Float64Array, ia: number, ea: number, b: Float64Array, ib: number, eb: number, out: Float64Array, at: number): number;
 }
 
 /** One instance and the layout of its memory; every address lives here. */
@@ -251,8 +258,9 @@ function bindInstance(module: WasmModule, maxMemoryBytes: number): BoundInstance
       const view = heapView();
       view.set(a.subarray(ia, ea), pa / 8);
       view.set(b.subarray(ib, eb), pb / 8);
-      wasm.mergeF64(pa, na, pb, nb, po);
+      const distinct = wasm.mergeF64(pa, na, pb, nb, po);
       out.set(view.subarray(po / 8, po / 8 + na + nb), at);
+      return distinct;
     },
   };
 }

@@ -50,7 +50,8 @@ export interface PoolqWasmExports {
   sortHistogramBytes(): number;
   /** Returns the address holding the sorted values: `data` or `scratch`. */
   sortF64(data: number, n: number, scratch: number, histogram: number): number;
-  mergeF64(a: number, na: number, b: number, nb: number, out: number): void;
+  /** Returns the number of distinct values written. */
+  mergeF64(a: number, na: number, b: number, nb: number, out: number): number;
   /** Writes lo, hi, gamma, take (0/1) as f64 at `out`; returns 0, or 1 for an unknown method. */
   planQuantile(n: number, percentile: number, method: number, out: number): number;
   lerp(a: number, b: number, t: number): number;
@@ -68,7 +69,7 @@ let packageRoot: Promise<string> | undefined;
 export function findPackageRoot(): Promise<string> {
   packageRoot ??= (async () => {
     const start = dirname(fileURLToPath(import.meta.url));
-    for (let dir = start; ; ) {
+    for (let dir = start; ;) {
       const isRoot = await stat(join(dir, 'package.json')).then(
         (s) => s.isFile(),
         () => false,
@@ -117,10 +118,12 @@ export function loadWasmModule(build: WasmBuild = 'release'): Promise<WasmModule
  * `env.abort` for its assertions; it is turned into a thrown Error.
  */
 export function instantiatePoolqModule(module: WasmModule): PoolqWasmExports {
-  let memory: WasmMemory | undefined;
+  // Filled in once the instance exists: abort can only be called after that.
+  const bound: { memory: WasmMemory | null } = { memory: null };
   const imports = {
     env: {
       abort(messagePtr: number, filePtr: number, line: number, column: number): never {
+        const memory = bound.memory;
         const message = memory ? readAsString(memory, messagePtr) : '?';
         const file = memory ? readAsString(memory, filePtr) : '?';
         throw new Error(`poolq WASM assertion failed: ${message} at ${file}:${line}:${column}`);
@@ -129,7 +132,7 @@ export function instantiatePoolqModule(module: WasmModule): PoolqWasmExports {
   };
   const instance = new WebAssemblyJs.Instance(module, imports);
   const exports = instance.exports as unknown as PoolqWasmExports;
-  memory = exports.memory;
+  bound.memory = exports.memory;
   return exports;
 }
 

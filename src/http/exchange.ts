@@ -46,7 +46,9 @@ export interface ExchangeHooks {
 }
 
 /** JSON number text that keeps -0 (JSON.stringify(-0) is "0"; numpy's -0.0 is not). */
+/** A number as JSON: -0 keeps its sign; NaN (no value: an empty window) is null. */
 export function jsonNumber(value: number): string {
+  if (Number.isNaN(value)) return 'null';
   return Object.is(value, -0) ? '-0' : String(value);
 }
 
@@ -57,6 +59,7 @@ export function errorBody(code: string, message: string, field?: string): string
 export class Exchange {
   aborted = false;
   done = false;
+  private abortListener: (() => void) | null = null;
   /** A HEAD request: status and headers as for GET (content-length included), no body. */
   head = false;
   readonly startedAt = performance.now();
@@ -68,11 +71,17 @@ export class Exchange {
   ) {
     res.onAborted(() => {
       this.aborted = true;
+      this.abortListener?.();
       if (!this.done) {
         this.done = true;
         this.hooks.finished(this, '499');
       }
     });
+  }
+
+  /** Runs `listener` if the client goes away before the reply (uWS keeps one abort handler per response: this one). */
+  whenAborted(listener: () => void): void {
+    this.abortListener = listener;
   }
 
   get open(): boolean {

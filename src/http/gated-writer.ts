@@ -1,5 +1,5 @@
 // Cluster mode: every write of every front end (HTTP appends in JSON or
-// binary, /batch, /ws adds, deletes) passes the shard gate when it starts:
+// binary, /batch, /ws adds, deletes, retention windows) passes the shard gate when it starts:
 // refused with 421 for another shard's pool, or 503 + Retry-After while its
 // bucket moves, and otherwise counted until it is durable and applied, so a
 // bucket export waits for it (src/protocol/shard-gate.ts). The route table's
@@ -44,5 +44,6 @@ export function gatedWriter(writer: IngestWriter, gate: ShardGate): IngestWriter
     append: (poolId, run, key) => counted([gate.admitWrite(poolId)], () => writer.append(poolId, run, key)),
     appendAll: (items, key) => counted(admitAll(gate, new Set(items.map((item) => item.poolId))), () => writer.appendAll(items, key)),
     deletePool: (poolId) => counted([gate.admitWrite(poolId)], () => writer.deletePool(poolId)),
+    setRetention: (poolId, windowSeconds) => counted([gate.admitWrite(poolId)], () => writer.setRetention(poolId, windowSeconds)),
   };
 }

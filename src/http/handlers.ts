@@ -5,7 +5,7 @@
 // src/protocol parsers, does the work and writes the reply.
 
 import type { QuantileEngine } from '../core/engine.js';
-import { PoolqError, unavailable } from '../core/errors.js';
+import { PoolqError, poolNotFound, unavailable } from '../core/errors.js';
 import { parseQueryBodyFast } from '../protocol/bulk-parse.js';
 import type { RequestOffload } from '../protocol/offload.js';
 import { checkIdempotencyKey } from '../protocol/idempotency-key.js';
@@ -17,12 +17,19 @@ import {
   parseJson,
   parseListQuery,
   parsePercentileQuery,
+  parsePoolsQuery,
   parseQueryRequest,
+  parseRetentionRequest,
+  parseWindowQuery,
   type AddRequest,
   type QueryRequest,
+  type UnionQueryRequest,
 } from '../protocol/validate.js';
 import type { BodyBufferPool } from './body-buffers.js';
+import { parseHistogramQuery, parseRankQuery } from '../protocol/distribution-query.js';
+import { loadDashboardAssets, type DashboardAssets } from './dashboard-assets.js';
 import { loadDocsAssets, type DocsAssets } from './docs-page.js';
+import { createImportHandlers, type ImportHandlerContext } from './import-handlers.js';
 import { jsonNumber, type Exchange } from './exchange.js';
 import { isOctetStream, type IngestRoutes } from './ingest-routes.js';
 import type { IngestWriter } from './ingest-writer.js';
@@ -34,7 +41,7 @@ import { createClusterHandlers } from './cluster-handlers.js';
 
 export type ServerState = 'starting' | 'ready' | 'stopping';
 
-export interface HandlerContext {
+export interface HandlerContext extends ImportHandlerContext {
   /** The octet-stream and NDJSON bodies. */
   ingest: IngestRoutes;
   engine: QuantileEngine;
@@ -51,6 +58,8 @@ export interface HandlerContext {
   /** Cluster mode: the /cluster work (ClusterAdmin) and the store it writes to without the gate; null otherwise. */
   cluster: ClusterAdmin | null;
   storeWriter(): PoolWriter;
+  /** Cluster mode: refuses (421) a query over several pools unless this shard owns every one; the router's pool hook sees one id. */
+  checkPools(poolIds: readonly number[]): void;
 }
 
 const OK = '200 OK';
@@ -68,10 +77,18 @@ function keyOf(input: RouteInput): string | null {
   return header === '' ? null : checkIdempotencyKey(header, 'Idempotency-Key');
 }
 
+/** `?windowSeconds=W` of a POST /pools/{poolId}/values (checked even when unused): W when this request creates the pool, else null. */
+function windowOnCreationOf(engine: QuantileEngine, input: RouteInput): number | null {
+  const window = parseWindowQuery(new URLSearchParams(input.query).get('windowSeconds'));
+  return window !== null && !engine.hasPool(input.poolId) ? window : null;
+}
+
 export function createHandlers(ctx: HandlerContext): Handlers {
   const { engine, offload } = ctx;
   let docs: DocsAssets | null = null;
   const docsAssets = (): DocsAssets => (docs ??= loadDocsAssets());
+  let dashboard: DashboardAssets | null = null;
+  const dashboardAssets = (): DashboardAssets => (dashboard ??= loadDashboardAssets());
 
   /**
    * Parses a body inline, or on a worker when it is large (JSON.parse of 1e6
@@ -86,6 +103,8 @@ export function createHandlers(ctx: HandlerContext): Handlers {
   }
 
   /** Sorts (on a worker when large), logs and applies an append, then replies. */
+  const windowOnCreation = (input: RouteInput): number | null => windowOnCreationOf(engine, input);
+
   function append(
     ex: Exchange,
     poolId: number,
@@ -122,13 +141,16 @@ export function createHandlers(ctx: HandlerContext): Handlers {
       handle: () => {},
     }),
 
-    query: handler<QueryRequest>({
+    query: handler<QueryRequest | UnionQueryRequest>({
       parse: (body) => parseQueryBodyFast(body) ?? parseQueryRequest(parseJson(body)),
       handle: (ex, _input, request) => {
-        const values = engine.quantiles(request.poolId, request.percentiles, request.method);
-        const count = engine.countOf(request.poolId)!;
-        if (request.many) ex.send(OK, `{"quantiles":[${values.map(jsonNumber).join(',')}],"count":${count}}`);
-        else ex.send(OK, `{"quantile":${jsonNumber(values[0])},"count":${count}}`);
+        if ('poolIds' in request) ctx.checkPools(request.poolIds);
+        const { quantiles, count } =
+          'poolIds' in request
+            ? engine.quantilesAcross(request.poolIds, request.percentiles, request.method)
+            : engine.quantilesWithCount(request.poolId, request.percentiles, request.method);
+        if (request.many) ex.send(OK, `{"quantiles":[${quantiles.map(jsonNumber).join(',')}],"count":${count}}`);
+        else ex.send(OK, `{"quantile":${jsonNumber(quantiles[0])},"count":${count}}`);
       },
     }),
 
@@ -144,7 +166,10 @@ export function createHandlers(ctx: HandlerContext): Handlers {
     getPool: handler({
       handle: (ex, input) => {
         const s = engine.summary(input.poolId);
-        ex.send(OK, `{"poolId":${s.poolId},"count":${s.count},"min":${jsonNumber(s.min)},"max":${jsonNumber(s.max)}}`);
+        ex.send(
+          OK,
+          `{"poolId":${s.poolId},"count":${s.count},"min":${jsonNumber(s.min)},"max":${jsonNumber(s.max)},"windowSeconds":${s.windowSeconds}}`,
+        );
       },
     }),
 
@@ -165,9 +190,74 @@ export function createHandlers(ctx: HandlerContext): Handlers {
         checkSingleParams(params, ['p', 'method']);
         const percentiles = parsePercentileQuery(params.get('p'));
         const method = checkMethod(params.get('method') ?? undefined);
-        const values = engine.quantiles(poolId, percentiles, method);
-        const items = percentiles.map((p, i) => `{"percentile":${jsonNumber(p)},"value":${jsonNumber(values[i])}}`);
-        ex.send(OK, `{"poolId":${poolId},"count":${engine.countOf(poolId)},"method":"${method}","quantiles":[${items.join(',')}]}`);
+        const { quantiles, count } = engine.quantilesWithCount(poolId, percentiles, method);
+        const items = percentiles.map((p, i) => `{"percentile":${jsonNumber(p)},"value":${jsonNumber(quantiles[i])}}`);
+        ex.send(OK, `{"poolId":${poolId},"count":${count},"method":"${method}","quantiles":[${items.join(',')}]}`);
+      },
+    }),
+
+    getUnionQuantiles: handler({
+      handle: (ex, input) => {
+        const params = new URLSearchParams(input.query);
+        const pools = parsePoolsQuery(params.get('pools'));
+        const percentiles = parsePercentileQuery(params.get('p'));
+        const method = checkMethod(params.get('method') ?? undefined);
+        ctx.checkPools(pools);
+        const { quantiles, count } = engine.quantilesAcross(pools, percentiles, method);
+        const items = percentiles.map((p, i) => `{"percentile":${jsonNumber(p)},"value":${jsonNumber(quantiles[i])}}`);
+        ex.send(OK, `{"pools":[${pools.join(',')}],"count":${count},"method":"${method}","quantiles":[${items.join(',')}]}`);
+      },
+    }),
+
+    setRetention: handler<number>({
+      parse: (body) => parseRetentionRequest(parseJson(body)),
+      handle: (ex, input, windowSeconds) =>
+        ex.settle(ctx.writer().setRetention(input.poolId, windowSeconds), () =>
+          ex.send(OK, `{"poolId":${input.poolId},"windowSeconds":${windowSeconds}}`),
+        ),
+    }),
+
+    deleteRetention: handler({
+      handle: (ex, input) => {
+        if (!engine.hasPool(input.poolId)) return ex.sendError(poolNotFound(input.poolId));
+        ex.settle(ctx.writer().setRetention(input.poolId, null), () => ex.sendEmpty(NO_CONTENT));
+      },
+    }),
+
+    getHistogram: handler({
+      handle: (ex, input) => {
+        const { bins, range } = parseHistogramQuery(new URLSearchParams(input.query));
+        const h = engine.histogram(input.poolId, bins, range);
+        const items = h.bins.map((b) => `{"lo":${jsonNumber(b.lo)},"hi":${jsonNumber(b.hi)},"count":${b.count}}`);
+        ex.send(
+          OK,
+          `{"poolId":${h.poolId},"count":${h.count},"min":${jsonNumber(h.min)},"max":${jsonNumber(h.max)},"below":${h.below},"above":${h.above},"bins":[${items.join(',')}]}`,
+        );
+      },
+    }),
+
+    getRank: handler({
+      handle: (ex, input) => {
+        const r = engine.rank(input.poolId, parseRankQuery(new URLSearchParams(input.query)));
+        ex.send(OK, `{"poolId":${r.poolId},"count":${r.count},"below":${r.below},"equal":${r.equal},"fraction":${jsonNumber(r.fraction)}}`);
+      },
+    }),
+
+    ...createImportHandlers(ctx),
+
+    dashboard: handler({
+      handle: (ex) => {
+        const index = dashboardAssets().index;
+        ex.send(OK, index.body, index.contentType);
+      },
+    }),
+
+    dashboardAsset: handler({
+      handle: (ex, input) => {
+        const name = input.params.asset;
+        const asset = dashboardAssets().files.get(name);
+        if (asset === undefined) ex.sendError(new PoolqError('not_found', `No dashboard file named ${name}.`));
+        else ex.send(OK, asset.body, asset.contentType, { 'cache-control': 'no-cache' });
       },
     }),
 
@@ -180,14 +270,21 @@ export function createHandlers(ctx: HandlerContext): Handlers {
         ),
       stream: (ex, res, input, contentLength) => {
         if (!isOctetStream(input.headers['content-type'] ?? '')) return false;
-        ctx.ingest.binaryValues(ex, res, contentLength, input.poolId, keyOf(input));
+        ctx.ingest.binaryValues(ex, res, contentLength, input.poolId, keyOf(input), windowOnCreation(input));
         return true;
       },
-      handle: (ex, input, values) =>
-        append(ex, input.poolId, values, keyOf(input), (created, count) => {
-          if (created) ex.send(CREATED, `{"status":"inserted","count":${count}}`);
-          else ex.send(OK, `{"status":"appended","count":${count}}`);
-        }),
+      handle: (ex, input, values) => {
+        const poolId = input.poolId;
+        const window = windowOnCreation(input);
+        const appendNow = (): void =>
+          append(ex, poolId, values, keyOf(input), (created, count) => {
+            // With a window, the retention record created the pool just before the values.
+            if (created || window !== null) ex.send(CREATED, `{"status":"inserted","count":${count}}`);
+            else ex.send(OK, `{"status":"appended","count":${count}}`);
+          });
+        if (window !== null) ex.settle(ctx.writer().setRetention(poolId, window), appendNow);
+        else appendNow();
+      },
     }),
 
     healthz: handler({ handle: (ex) => ex.send(OK, '{"status":"ok"}') }),

@@ -59,7 +59,15 @@ export class IngestRoutes {
       : engine.sortBatch(values);
   }
 
-  binaryValues(ex: Exchange, res: HttpResponse, contentLength: string, poolId: number, key: string | null): void {
+  /** `window`: a retention window to set first, because this request creates the pool (null: none). */
+  binaryValues(
+    ex: Exchange,
+    res: HttpResponse,
+    contentLength: string,
+    poolId: number,
+    key: string | null,
+    window: number | null = null,
+  ): void {
     const { config } = this.deps;
     const sortOnWorker = this.deps.offload !== null ? config.offloadSortValues * 8 : Infinity;
     readBody(
@@ -76,14 +84,15 @@ export class IngestRoutes {
           const values =
             view.buffer instanceof SharedArrayBuffer ? view : copyFloat64(result.body, 0, view.length, allocateBatch(view.length));
           const sorted = this.sort(values);
-          const appended =
-            sorted instanceof Promise
-              ? sorted.then((run) => this.deps.writer().append(poolId, run, key))
-              : this.deps.writer().append(poolId, sorted, key);
+          const write = (run: SortedRun) =>
+            window === null
+              ? this.deps.writer().append(poolId, run, key)
+              : Promise.resolve(this.deps.writer().setRetention(poolId, window)).then(() => this.deps.writer().append(poolId, run, key));
+          const appended = sorted instanceof Promise ? sorted.then(write) : write(sorted);
           ex.settle(
             appended instanceof Promise ? appended.catch((err: unknown) => Promise.reject(asBodyField(err))) : appended,
             (outcome: AppendOutcome) => {
-              if (outcome.created) ex.send(CREATED, `{"status":"inserted","count":${outcome.count}}`);
+              if (outcome.created || window !== null) ex.send(CREATED, `{"status":"inserted","count":${outcome.count}}`);
               else ex.send(OK, `{"status":"appended","count":${outcome.count}}`);
             },
           );

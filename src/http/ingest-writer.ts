@@ -14,6 +14,8 @@ export interface IngestWriter {
   /** All items or none (one logged transaction); one outcome per item. */
   appendAll(items: readonly BatchItem[], key: string | null): Awaitable<AppendOutcome[]>;
   deletePool(poolId: number): Awaitable<boolean>;
+  /** Sets (seconds) or removes (null) a pool's retention window, creating the pool if new; its answers change (expiry), so subscribers hear of it. */
+  setRetention(poolId: number, windowSeconds: number | null): Awaitable<void>;
 }
 
 function then<T, U>(value: Awaitable<T>, fn: (v: T) => U): Awaitable<U> {
@@ -39,6 +41,9 @@ export function ingestWriter(writer: PoolWriter, changed: (poolId: number) => vo
         if (existed) changed(poolId);
         return existed;
       });
+    },
+    setRetention(poolId, windowSeconds) {
+      return then(writer.setRetention(poolId, windowSeconds), () => changed(poolId));
     },
   };
 }

@@ -53,6 +53,23 @@ export class Metrics {
     gauge('poolq_pools', 'Pools currently stored.', () => this.engine?.stats().pools ?? null);
     gauge('poolq_values', 'Values currently stored across all pools.', () => this.engine?.stats().values ?? null);
     gauge('poolq_sorted_runs', 'Sorted runs across all pools (O(log n) per pool).', () => this.engine?.stats().runs ?? null);
+    gauge(
+      'poolq_stored_value_bytes',
+      'Bytes the stored values would take as float64 (8 per value).',
+      () => this.engine?.stats().valueBytes ?? null,
+    );
+    gauge(
+      'poolq_run_buffer_bytes',
+      'Bytes the runs hold: 8 per value in plain runs, 16 per distinct value in counted runs (process_resident_memory_bytes is the whole process).',
+      () => this.engine?.stats().runBytes ?? null,
+    );
+    gauge('poolq_counted_runs', 'Runs stored as distinct values and counts.', () => this.engine?.stats().countedRuns ?? null);
+    gauge('poolq_windowed_pools', 'Pools with a retention window.', () => this.engine?.stats().windowedPools ?? null);
+    gauge(
+      'poolq_engine_kernel_memory_bytes',
+      "The engine's own scratch memory on the event loop (WASM linear memory).",
+      () => this.engine?.stats().kernelMemoryBytes ?? null,
+    );
     gauge('poolq_merges_in_flight', 'Run merges currently running on worker threads.', () => this.engine?.stats().mergesInFlight ?? null);
     gauge('poolq_wal_bytes', 'Bytes in the write-ahead log since the last snapshot.', () => this.storage?.walBytes() ?? null);
     gauge('poolq_snapshot_age_seconds', 'Seconds since the last completed snapshot.', () => this.storage?.lastSnapshotAgeSeconds() ?? null);

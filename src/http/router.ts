@@ -4,7 +4,9 @@
 //   copy from `req` (it is invalid after the callback returns) → auth (401) →
 //   readiness (503) → body, streamed with the size limit (413) → pool id from
 //   the path (400) → pool hook → handler.parse → pool id from the body → pool
-//   hook → handler.handle.
+//   hook → handler.handle. A route whose body is declared `streamed` (an
+//   import: gigabytes, spooled to a file) has no parse: its handler's stream
+//   always takes the body.
 // The pool hook is checkPool below: the one place a pool id meets ServerDeps'
 // poolGuard, whichever of path or body the route declares it in.
 // Also here, for every route: HEAD on GET routes (RFC 9110: GET's status and
@@ -78,7 +80,7 @@ export interface RouterHost {
 
 export interface BodyLimits {
   maxBytes: number;
-  /** For `bulk` bodies (transfers between shards, --max-import); they are never put on shared memory. */
+  /** For `bulk` bodies (transfers between shards, --max-bucket-import); they are never put on shared memory. */
   maxBulkBytes: number;
   /** Bodies of at least this many bytes go on shared memory, for a worker to parse. */
   sharedFromBytes: number;
@@ -115,8 +117,11 @@ class BoundRoute {
     if (spec.body?.binary !== undefined) this.headerNames.push('content-type');
     this.hasQuery = parameters.some((p) => p.in === 'query');
     this.nothingToCopy = this.paramNames.length === 0 && this.headerNames.length === 0 && !this.hasQuery;
-    if ((spec.body !== undefined) !== (handler.parse !== undefined)) {
-      throw new Error(`${this.label}: a route with a body needs a handler with parse, and only such a route`);
+    if ((spec.body !== undefined && spec.body.streamed !== true) !== (handler.parse !== undefined)) {
+      throw new Error(`${this.label}: a route with a body needs a handler with parse (or stream, when streamed), and only such a route`);
+    }
+    if (spec.body?.streamed === true && handler.stream === undefined) {
+      throw new Error(`${this.label}: a streamed body needs a handler with stream`);
     }
   }
 
@@ -194,7 +199,7 @@ export class Router {
   private readBodyThenRun(ex: Exchange, route: BoundRoute, input: RouteInput, contentLength: string): void {
     const bulk = route.spec.body?.bulk === true;
     const { sharedFromBytes, buffers } = this.limits;
-    // a bulk body (an import between shards, --max-import) may pass --max-body and is never parsed on a worker
+    // a bulk body (an import between shards, --max-bucket-import) may pass --max-body and is never parsed on a worker
     const maxBytes = bulk ? this.limits.maxBulkBytes : Math.min(this.limits.maxBytes, route.spec.maxBodyBytes ?? Infinity);
     readBody(ex.res, contentLength, maxBytes, bulk ? Infinity : sharedFromBytes, buffers, (result) => {
       if (!result.ok) {

@@ -4,6 +4,7 @@
 // in handlers.ts; /ws (ws-server.ts) runs on the same uWS app.
 
 import { timingSafeEqual } from 'node:crypto';
+import path from 'node:path';
 import type { HttpRequest, HttpResponse, TemplatedApp, us_listen_socket } from '@trufflesuite/uws-js-unofficial';
 import type { Logger } from 'pino';
 import type { Config } from '../config.js';
@@ -17,9 +18,11 @@ import { ClusterAdmin, type ClusterDeps } from './cluster-admin.js';
 import { Exchange, type ExchangeHooks } from './exchange.js';
 import { gatedWriter } from './gated-writer.js';
 import { createHandlers, type ServerState } from './handlers.js';
+import { ImportJobs, importTopicName } from './import-jobs.js';
 import { IngestRoutes } from './ingest-routes.js';
 import { ingestWriter, type IngestWriter } from './ingest-writer.js';
 import type { Metrics } from './metrics.js';
+import type { ImportParser } from '../protocol/import-format.js';
 import { buildOpenApiDocument } from './openapi.js';
 import { Router, type PoolGuard, type RouterHost } from './router.js';
 import { SubscriptionHub } from './subscription-hub.js';
@@ -37,6 +40,8 @@ export interface ServerDeps {
   offload: RequestOffload | null;
   /** Cluster mode (--shard-map): the pool hook refuses other shards' pools with 421; absent: every pool is served here. */
   cluster?: ClusterDeps | null;
+  /** Parses import files off the event loop (src/workers/import-parser.ts); absent: imports fail. */
+  importParser?: ImportParser;
   /** Refuses pools this instance does not serve (see router.ts); in cluster mode the shard gate is this hook. */
   poolGuard?: PoolGuard;
 }
@@ -52,6 +57,8 @@ export class PoolqServer implements ExchangeHooks, RouterHost {
   private drained: (() => void) | null = null;
   private readonly expectedAuthorization: Buffer | null;
   readonly hub: SubscriptionHub;
+  /** Bulk imports (POST /imports, --import at start-up); their progress is the hub's `import` topic. */
+  readonly imports: ImportJobs;
   private readonly ws: WsServer;
 
   constructor(private readonly deps: ServerDeps) {
@@ -60,6 +67,14 @@ export class PoolqServer implements ExchangeHooks, RouterHost {
     this.expectedAuthorization = config.authToken === null ? null : Buffer.from(`Bearer ${config.authToken}`);
     const bodyBuffers = new BodyBufferPool();
     this.hub = new SubscriptionHub(deps.engine, { pushLimitBytes: PUSH_LIMIT_BYTES });
+    const parser = deps.importParser;
+    this.imports = new ImportJobs({
+      parse: parser ?? (() => Promise.reject(new Error('this server has no import parser'))),
+      writer: () => this.writer!,
+      spoolDir: path.join(config.dataDir, 'imports'),
+      onChange: (view) => this.hub.changed(importTopicName(view.jobId)),
+    });
+    this.hub.registerKind('import', (params) => this.imports.topic(params));
     const gate = deps.cluster?.gate;
     // In cluster mode the shard gate is the pool hook: another shard's pool gets 421 on every route and /ws request.
     const guard: PoolGuard | undefined =
@@ -108,12 +123,17 @@ export class PoolqServer implements ExchangeHooks, RouterHost {
       openApiJson: JSON.stringify(buildOpenApiDocument()),
       writer: () => this.writer!,
       state: () => this.state,
+      imports: this.imports,
+      maxImportBytes: config.maxImportBytes,
       cluster: deps.cluster == null ? null : new ClusterAdmin(deps.cluster),
       storeWriter: () => this.storeWriter!,
+      checkPools: (poolIds) => {
+        if (gate !== undefined) for (const poolId of poolIds) gate.checkOwner(poolId);
+      },
     });
     const limits = {
       maxBytes: config.maxBodyBytes,
-      maxBulkBytes: config.maxImportBytes,
+      maxBulkBytes: config.maxBucketImportBytes,
       sharedFromBytes: offload !== null ? config.offloadParseBytes : Infinity,
       buffers: bodyBuffers,
     };
@@ -136,12 +156,22 @@ export class PoolqServer implements ExchangeHooks, RouterHost {
     });
   }
 
-  /** Recovery finished: accept writes and report ready. */
-  setReady(writer: PoolWriter): void {
+  /**
+   * Recovery finished and the data directory is ours: changes may be written
+   * (a start-up import, before ready) and leftover import spool files go.
+   */
+  useWriter(writer: PoolWriter): void {
+    if (this.writer !== null) return;
     const ingest = ingestWriter(writer, (poolId) => this.hub.poolChanged(poolId));
     const gate = this.deps.cluster?.gate;
     this.writer = gate === undefined ? ingest : gatedWriter(ingest, gate);
     this.storeWriter = writer;
+    this.imports.clearSpool();
+  }
+
+  /** Recovery finished: accept writes and report ready. */
+  setReady(writer: PoolWriter): void {
+    this.useWriter(writer);
     if (this.state === 'starting') this.state = 'ready';
   }
 

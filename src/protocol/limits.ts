@@ -5,6 +5,8 @@
 import { parseSize, SETTINGS } from '../config.js';
 
 export { isValidPoolId, MAX_POOL_ID, poolIdRuleText } from '../core/pool-id.js';
+export { MAX_POOLS_PER_QUERY } from '../core/engine.js';
+export { MAX_WINDOW_SECONDS } from '../core/time-window.js';
 
 /** Percentiles one query may ask for (POST /query `percentiles`, GET …/quantiles `p`). */
 export const MAX_PERCENTILES_PER_QUERY = 1000;

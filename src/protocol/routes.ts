@@ -31,12 +31,15 @@
 
 import type { TSchema } from '@sinclair/typebox';
 import { Type } from '@sinclair/typebox';
+import { MAX_HISTOGRAM_BINS } from '../core/distribution.js';
 import type { ErrorCode } from '../core/errors.js';
 import { BUCKET_COUNT } from '../core/shard-map.js';
 import { ERROR_HEADERS, ERROR_MEANING, statusOf } from './error-status.js';
-import { DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT, MAX_PERCENTILES_PER_QUERY, MAX_QUERY_BODY_BYTES } from './limits.js';
+import { DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT, MAX_PERCENTILES_PER_QUERY, MAX_POOLS_PER_QUERY, MAX_QUERY_BODY_BYTES } from './limits.js';
 import { DEFAULT_BATCH_LIMITS } from './ndjson-batch.js';
 import type { SchemaName } from './schemas.js';
+import { DEFAULT_HISTOGRAM_BINS } from './distribution-query.js';
+import { IMPORT_FORMATS } from './import-format.js';
 
 export type HttpMethod = 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
 
@@ -74,10 +77,12 @@ export interface RouteSpec {
   readonly parameters?: readonly ParameterSpec[];
   readonly body?: {
     readonly schema: SchemaRef;
-    readonly contentType?: string;
+    readonly contentType?: string | readonly string[];
     /** Also takes raw bytes of this media type (application/octet-stream), described here. */
     readonly binary?: { readonly contentType: string; readonly description: string };
-    /** A transfer between shards: limited by --max-import instead of --max-body, read whole on the event loop. */
+    /** The handler reads the body itself (an import, to a file), past --max-body; see router.ts. */
+    readonly streamed?: boolean;
+    /** A transfer between shards: limited by --max-bucket-import instead of --max-body, read whole on the event loop. */
     readonly bulk?: true;
   };
   /** A body limit below --max-body. */
@@ -137,7 +142,7 @@ export const ROUTES = [
     method: 'POST',
     path: '/query',
     operationId: 'query',
-    summary: 'Percentile(s) of a pool',
+    summary: 'Percentile(s) of a pool, or of the union of several (poolIds)',
     auth: true,
     needsData: true,
     poolId: POOL_ID_BODY,
@@ -215,7 +220,15 @@ export const ROUTES = [
     auth: true,
     needsData: true,
     poolId: POOL_ID_PATH,
-    parameters: [IDEMPOTENCY_KEY],
+    parameters: [
+      IDEMPOTENCY_KEY,
+      {
+        name: 'windowSeconds',
+        in: 'query',
+        description: 'Used when this request creates the pool: its retention window (PUT …/retention changes an existing one).',
+        schema: 'WindowSeconds',
+      },
+    ],
     body: {
       schema: 'Values',
       binary: {
@@ -227,6 +240,155 @@ export const ROUTES = [
       200: { description: 'Values appended to an existing pool.', schema: 'AppendResult' },
       201: { description: 'Pool created.', schema: 'AppendResult' },
     },
+  },
+  {
+    method: 'PUT',
+    path: '/pools/{poolId}/retention',
+    operationId: 'setRetention',
+    summary: "Keep only the pool's values of about the last windowSeconds (creates the pool if new)",
+    auth: true,
+    needsData: true,
+    poolId: POOL_ID_PATH,
+    body: { schema: 'RetentionRequest' },
+    replies: { 200: { description: 'The window now in force (durably, under --fsync=always).', schema: 'Retention' } },
+  },
+  {
+    method: 'DELETE',
+    path: '/pools/{poolId}/retention',
+    operationId: 'deleteRetention',
+    summary: 'Remove the window: the pool keeps every value it holds and every later one',
+    auth: true,
+    needsData: true,
+    poolId: POOL_ID_PATH,
+    replies: { 204: { description: 'No window any more (also when there was none).' } },
+    errors: ['pool_not_found'],
+  },
+  {
+    method: 'GET',
+    path: '/quantiles',
+    operationId: 'getUnionQuantiles',
+    summary: 'Percentiles of the union of several pools',
+    auth: true,
+    needsData: true,
+    parameters: [
+      {
+        name: 'pools',
+        in: 'query',
+        required: true,
+        description: `Comma-separated pool ids (1 to ${MAX_POOLS_PER_QUERY}, each counted once), e.g. 1,2,3.`,
+        schema: Type.String(),
+      },
+      {
+        name: 'p',
+        in: 'query',
+        required: true,
+        description: `Comma-separated percentiles from 0 to 100 (at most ${MAX_PERCENTILES_PER_QUERY}), e.g. 50,90,99.5.`,
+        schema: Type.String(),
+      },
+      { name: 'method', in: 'query', schema: 'Method' },
+    ],
+    replies: { 200: { description: 'Quantiles of the union, in request order.', schema: 'UnionQuantiles' } },
+    errors: ['pool_not_found'],
+  },
+  {
+    method: 'GET',
+    path: '/pools/{poolId}/histogram',
+    operationId: 'getHistogram',
+    summary: 'Equal-width histogram of a pool (numpy.histogram), counted from its sorted runs',
+    auth: true,
+    needsData: true,
+    poolId: POOL_ID_PATH,
+    parameters: [
+      {
+        name: 'bins',
+        in: 'query',
+        schema: Type.Integer({ minimum: 1, maximum: MAX_HISTOGRAM_BINS, default: DEFAULT_HISTOGRAM_BINS }),
+      },
+      { name: 'min', in: 'query', description: "Lower edge (default: the pool's minimum).", schema: Type.Number() },
+      { name: 'max', in: 'query', description: "Upper edge (default: the pool's maximum).", schema: Type.Number() },
+    ],
+    replies: { 200: { description: 'Bins in ascending order.', schema: 'PoolHistogram' } },
+    errors: ['pool_not_found'],
+  },
+  {
+    method: 'GET',
+    path: '/pools/{poolId}/rank',
+    operationId: 'getRank',
+    summary: 'How many values lie below and at a value (the empirical CDF)',
+    auth: true,
+    needsData: true,
+    poolId: POOL_ID_PATH,
+    parameters: [{ name: 'value', in: 'query', required: true, description: 'A finite number.', schema: Type.Number() }],
+    replies: { 200: { description: 'Counts and fraction.', schema: 'PoolRank' } },
+    errors: ['pool_not_found'],
+  },
+  {
+    method: 'POST',
+    path: '/imports',
+    operationId: 'startImport',
+    summary: 'Import a file of values in the background (all or nothing)',
+    auth: true,
+    needsData: true,
+    parameters: [
+      {
+        name: 'poolId',
+        in: 'query',
+        description: 'Pool for every value; optional when rows name their pools (a CSV poolId column, NDJSON objects).',
+        schema: 'PoolId',
+      },
+      {
+        name: 'format',
+        in: 'query',
+        schema: Type.Union(
+          IMPORT_FORMATS.map((f) => Type.Literal(f)),
+          { default: 'csv' },
+        ),
+      },
+      { name: 'column', in: 'query', description: 'CSV value column: a header name or a 0-based index.', schema: Type.String() },
+    ],
+    body: {
+      schema: Type.String({ description: 'The file, streamed to the data directory (at most --max-import, default 4 GiB).' }),
+      contentType: ['text/csv', 'application/x-ndjson', 'application/octet-stream'],
+      streamed: true,
+    },
+    replies: {
+      202: {
+        description: 'The file was received; follow the job at GET /imports/{jobId}.',
+        schema: 'ImportAccepted',
+        headers: { location: 'The job.' },
+      },
+    },
+  },
+  {
+    method: 'GET',
+    path: '/imports/{jobId}',
+    operationId: 'getImport',
+    summary: 'State and progress of an import',
+    auth: true,
+    needsData: false,
+    parameters: [{ name: 'jobId', in: 'path', required: true, schema: Type.String() }],
+    replies: { 200: { description: 'The job.', schema: 'ImportJob' } },
+    errors: ['not_found'],
+  },
+  {
+    method: 'GET',
+    path: '/',
+    operationId: 'dashboard',
+    summary: 'The dashboard (a page in the browser)',
+    auth: false,
+    needsData: false,
+    replies: { 200: { description: 'HTML page.', schema: Type.String(), contentType: 'text/html' } },
+  },
+  {
+    method: 'GET',
+    path: '/dashboard/{asset}',
+    operationId: 'dashboardAsset',
+    summary: 'A script or stylesheet of the dashboard',
+    auth: false,
+    needsData: false,
+    parameters: [{ name: 'asset', in: 'path', required: true, description: 'File name, e.g. main.js.', schema: Type.String() }],
+    replies: { 200: { description: 'The file.', schema: Type.String(), contentType: ['text/css', 'text/javascript'] } },
+    errors: ['not_found'],
   },
   {
     method: 'GET',

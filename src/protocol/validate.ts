@@ -5,9 +5,17 @@
 // code (src/workers/heavy-tasks.ts).
 
 import { invalidRequest, PoolqError } from '../core/errors.js';
+import { isValidWindowSeconds, windowRuleText } from '../core/time-window.js';
 import { isQuantileMethod, QUANTILE_METHODS, type QuantileMethod } from '../core/methods.js';
 import { allocateBatch } from '../core/sorted-run.js';
-import { DEFAULT_LIST_LIMIT, ECHO_MAX_CHARS, isValidPoolId, MAX_LIST_LIMIT, MAX_PERCENTILES_PER_QUERY } from './limits.js';
+import {
+  DEFAULT_LIST_LIMIT,
+  ECHO_MAX_CHARS,
+  isValidPoolId,
+  MAX_LIST_LIMIT,
+  MAX_PERCENTILES_PER_QUERY,
+  MAX_POOLS_PER_QUERY,
+} from './limits.js';
 
 export interface AddRequest {
   poolId: number;
@@ -18,6 +26,14 @@ export interface QueryRequest {
   poolId: number;
   percentiles: number[];
   /** true when the client sent `percentiles` (answer with a list). */
+  many: boolean;
+  method: QuantileMethod;
+}
+
+/** A /query over the union of several pools (`poolIds` instead of `poolId`). */
+export interface UnionQueryRequest {
+  poolIds: number[];
+  percentiles: number[];
   many: boolean;
   method: QuantileMethod;
 }
@@ -114,18 +130,59 @@ export function parseAddRequest(body: unknown): AddRequest {
   return { poolId: checkPoolId(obj.poolId), values: checkValues(obj.poolValues) };
 }
 
-export function parseQueryRequest(body: unknown): QueryRequest {
+/** 1 to MAX_POOLS_PER_QUERY pool ids (each counted once in the union). */
+export function checkPoolIdList(value: unknown, field = 'poolIds'): number[] {
+  if (!Array.isArray(value) || value.length === 0 || value.length > MAX_POOLS_PER_QUERY) {
+    throw invalidRequest(field, `${field} must be an array of 1 to ${MAX_POOLS_PER_QUERY} pool ids, got ${describe(value)}.`);
+  }
+  return value.map((id, i) => checkPoolId(id, `${field}[${i}]`));
+}
+
+export function parseQueryRequest(body: unknown): QueryRequest | UnionQueryRequest {
   const obj = requireObject(body);
-  const poolId = checkPoolId(obj.poolId);
+  const union = obj.poolIds !== undefined;
+  if (union && obj.poolId !== undefined) throw invalidRequest('poolIds', 'Send either poolId or poolIds, not both.');
+  const poolId = union ? -1 : checkPoolId(obj.poolId);
+  const poolIds = union ? checkPoolIdList(obj.poolIds) : null;
   const method = checkMethod(obj.method);
   const hasOne = obj.percentile !== undefined;
   const hasMany = obj.percentiles !== undefined;
   if (hasOne && hasMany) {
     throw invalidRequest('percentiles', 'Send either percentile or percentiles, not both.');
   }
-  if (hasMany) return { poolId, percentiles: checkPercentileList(obj.percentiles, 'percentiles'), many: true, method };
-  if (!hasOne) throw invalidRequest('percentile', 'percentile is required (or percentiles, a list).');
-  return { poolId, percentiles: [checkPercentile(obj.percentile, 'percentile')], many: false, method };
+  if (!hasOne && !hasMany) throw invalidRequest('percentile', 'percentile is required (or percentiles, a list).');
+  const percentiles = hasMany ? checkPercentileList(obj.percentiles, 'percentiles') : [checkPercentile(obj.percentile, 'percentile')];
+  if (poolIds !== null) return { poolIds, percentiles, many: hasMany, method };
+  return { poolId, percentiles, many: hasMany, method };
+}
+
+/** `?pools=1,2,3` → [1, 2, 3]. */
+export function parsePoolsQuery(text: string | null): number[] {
+  if (text === null || text === '') throw invalidRequest('pools', 'Query parameter pools is required, e.g. ?pools=1,2,3.');
+  const parts = text.split(',');
+  if (parts.length > MAX_POOLS_PER_QUERY) {
+    throw invalidRequest('pools', `pools may hold at most ${MAX_POOLS_PER_QUERY} pool ids, got ${parts.length}.`);
+  }
+  return parts.map((part, i) => parsePoolIdText(part.trim(), `pools[${i}]`));
+}
+
+export function checkWindowSeconds(value: unknown, field = 'windowSeconds'): number {
+  if (!isValidWindowSeconds(value)) throw invalidRequest(field, `${windowRuleText(field)}, got ${describe(value)}.`);
+  return value;
+}
+
+/** The body of PUT /pools/{poolId}/retention: {"windowSeconds": W}. */
+export function parseRetentionRequest(body: unknown): number {
+  const obj = requireObject(body);
+  if (obj.windowSeconds === undefined)
+    throw invalidRequest('windowSeconds', 'windowSeconds is required (DELETE the retention to keep every value).');
+  return checkWindowSeconds(obj.windowSeconds);
+}
+
+/** `?windowSeconds=300` on the request that creates a pool; null when absent. */
+export function parseWindowQuery(text: string | null): number | null {
+  if (text === null) return null;
+  return checkWindowSeconds(/^\d{1,10}$/.test(text) ? Number(text) : text);
 }
 
 /** `?p=50,90,99.5` → [50, 90, 99.5]. */

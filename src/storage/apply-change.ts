@@ -26,7 +26,7 @@ export function applyChange(
       return engine.deletePool(poolId);
     case WalOp.retention: {
       const windowSeconds = run![0];
-      engine.setRetention?.(poolId, windowSeconds === 0 ? null : windowSeconds);
+      engine.setRetention(poolId, windowSeconds === 0 ? null : windowSeconds, atMs === null ? undefined : { atMs });
       return null;
     }
   }

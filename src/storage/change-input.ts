@@ -1,6 +1,7 @@
 // Checks on what callers hand the store, made before anything is logged: a
 // change the engine would refuse at replay must never reach the log.
 
+import { isValidWindowSeconds, windowRuleText } from '../core/time-window.js';
 import { invalidRequest } from '../core/errors.js';
 import { isValidPoolId, poolIdRuleText } from '../core/pool-id.js';
 import type { SortedRun } from '../core/sorted-run.js';
@@ -54,9 +55,10 @@ export function timeOf(options: Pick<AppendOptions, 'atMs'> | undefined, clock: 
 
 /** A retention window as logged: whole seconds, 0 for unbounded (null or 0 given). */
 export function checkWindow(windowSeconds: number | null): number {
-  if (windowSeconds === null) return 0;
-  if (typeof windowSeconds !== 'number' || !Number.isSafeInteger(windowSeconds) || windowSeconds < 0) {
-    throw invalidRequest('windowSeconds', `windowSeconds must be null or an integer >= 0 (0: unbounded), got ${String(windowSeconds)}.`);
+  if (windowSeconds === null || windowSeconds === 0) return 0;
+  // The engine's own rule: a logged window must be one the engine takes on replay.
+  if (!isValidWindowSeconds(windowSeconds)) {
+    throw invalidRequest('windowSeconds', `${windowRuleText()}, or null or 0 for none; got ${String(windowSeconds)}.`);
   }
   return windowSeconds;
 }

@@ -173,7 +173,9 @@ async function loadNewestSnapshot(
     }
   }
   if (loaded !== null) {
-    for (const pool of loaded.pools) engine.replacePool(pool.poolId, pool.runs);
+    // Version 1 pools have no arrival times: their values count as arriving now.
+    if (loaded.version === 1) for (const pool of loaded.pools) engine.replacePool(pool.poolId, pool.runs);
+    else for (const pool of loaded.pools) engine.restorePool(pool.poolId, pool);
     report.snapshotSeq = loaded.seq;
     report.snapshotPools = loaded.pools.length;
     report.snapshotValues = loaded.values;

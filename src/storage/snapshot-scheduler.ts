@@ -106,7 +106,8 @@ export class SnapshotScheduler {
 
   private capturePools(): SnapshotPool[] {
     const engine = this.config.engine;
-    return engine.poolIds().map((poolId) => ({ poolId, runs: engine.runsOf(poolId) }));
+    // poolImage drops what expired by now, so a snapshot never holds it.
+    return engine.poolIds().map((poolId) => ({ poolId, ...engine.poolImage(poolId) }));
   }
 
   private async take(): Promise<void> {

@@ -5,8 +5,10 @@
 
 import { workerData } from 'node:worker_threads';
 import { nonFiniteValue, PoolqError } from '../core/errors.js';
+import { createGcPacer } from '../core/gc-pacer.js';
 import type { Kernels } from '../core/kernels.js';
-import { allocateRun, trustSorted } from '../core/sorted-run.js';
+import { mergeRuns } from '../core/run-merge.js';
+import type { StoredRun } from '../core/stored-run.js';
 import { createTsKernels } from '../core/ts-kernels.js';
 import { instantiateWasmKernels } from '../core/wasm-kernels.js';
 import { parseAddBodyFast, parseValuesBodyFast } from '../protocol/bulk-parse.js';
@@ -41,6 +43,18 @@ function createKernels(init: WorkerInit): Kernels {
   return createTsKernels();
 }
 
+/**
+ * This thread's references to the shared runs and bodies it worked on keep
+ * them alive until its own heap is collected, however long the main thread
+ * has been done with them: an idle worker would never collect. So each task
+ * reports what it touched, and the worker collects once that adds up.
+ */
+const pacer = createGcPacer({ thresholdBytes: 32 << 20, idleMs: 500 });
+
+function bytesOfRun(run: StoredRun): number {
+  return run.values.byteLength + (run.ends === null ? 0 : run.ends.byteLength);
+}
+
 function handlerFor(kernels: Kernels) {
   return (task: HeavyTask): SortResult | MergeResult | ParseValuesResult | ParseAddResult | SnapshotResult => {
     switch (task.op) {
@@ -51,13 +65,16 @@ function handlerFor(kernels: Kernels) {
           if (v - v !== 0) return rejection(nonFiniteValue(i, v)); // the engine's own error, as inline
         }
         const sorted = kernels.sortInPlace(values);
+        pacer?.note(values.byteLength);
         return { ok: true, values: sorted, crc: crc32cOf(bytesOf(sorted)) };
       }
       case 'merge': {
-        const out = allocateRun(task.a.length + task.b.length);
-        return { ok: true, merged: kernels.mergeInto(trustSorted(task.a), trustSorted(task.b), out) };
+        const merged = mergeRuns(kernels, task.a, task.b, task.policy);
+        pacer?.note(bytesOfRun(task.a) + bytesOfRun(task.b) + bytesOfRun(merged));
+        return { ok: true, merged };
       }
       case 'parseValues': {
+        pacer?.note(task.body.byteLength);
         try {
           const fast = parseValuesBodyFast(task.body);
           if (fast !== null) return { ok: true, values: fast };
@@ -70,6 +87,7 @@ function handlerFor(kernels: Kernels) {
         }
       }
       case 'parseAdd': {
+        pacer?.note(task.body.byteLength);
         try {
           const { poolId, values } =
             parseAddBodyFast(task.body) ??

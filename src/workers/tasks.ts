@@ -9,6 +9,7 @@
 // class or fields (`code`).
 
 import type { EngineKind } from '../core/kernels.js';
+import type { EncodingPolicy, StoredRun } from '../core/stored-run.js';
 import type { SnapshotPool, SnapshotSummary } from '../storage/snapshot-format.js';
 
 export interface WorkerInit {
@@ -21,7 +22,7 @@ export interface WorkerInit {
 
 export type HeavyTask =
   | { op: 'sort'; values: Float64Array }
-  | { op: 'merge'; a: Float64Array; b: Float64Array }
+  | { op: 'merge'; a: StoredRun; b: StoredRun; policy: EncodingPolicy }
   | { op: 'parseAdd'; body: Uint8Array }
   | { op: 'parseValues'; body: Uint8Array }
   | { op: 'snapshot'; path: string; seq: number; pools: readonly SnapshotPool[] };
@@ -30,7 +31,7 @@ export type TaskRejection = { ok: false; code: 'invalid_json' | 'invalid_request
 
 /** `crc`: CRC32C of the sorted values' bytes, for the write-ahead log (binary.ts rememberValuesCrc). */
 export type SortResult = { ok: true; values: Float64Array; crc: number } | TaskRejection;
-export type MergeResult = { ok: true; merged: Float64Array };
+export type MergeResult = { ok: true; merged: StoredRun };
 export type ParseValuesResult = { ok: true; values: Float64Array } | TaskRejection;
 export type ParseAddResult = { ok: true; poolId: number; values: Float64Array } | TaskRejection;
 /** An I/O failure keeps its errno code (ENOSPC, EIO…) so the store's logs and 503s name it. */

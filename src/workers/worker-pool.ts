@@ -18,6 +18,7 @@ import { invalidOption, PoolqError } from '../core/errors.js';
 import type { QuantileEngine } from '../core/engine.js';
 import type { EngineKind } from '../core/kernels.js';
 import { trustSorted, type SortedRun } from '../core/sorted-run.js';
+import type { EncodingPolicy, StoredRun } from '../core/stored-run.js';
 import { loadWasmModule } from '../core/wasm-kernels.js';
 import { checkValues, parseAddRequest, parseJson, type AddRequest } from '../protocol/validate.js';
 import { rememberValuesCrc } from '../storage/binary.js';
@@ -64,10 +65,18 @@ export interface WorkerPoolOptions {
   moduleOptions?: unknown;
 }
 
-/** Bytes a snapshot task would have to copy: runs not on a SharedArrayBuffer. */
+/** Bytes a snapshot task would have to copy: run arrays not on a SharedArrayBuffer. */
 function copiedBytes(pools: readonly SnapshotPool[]): number {
   let bytes = 0;
-  for (const pool of pools) for (const run of pool.runs) if (!(run.buffer instanceof SharedArrayBuffer)) bytes += run.byteLength;
+  for (const pool of pools) {
+    for (const bucket of pool.buckets) {
+      for (const run of bucket.runs) {
+        for (const array of run.ends === null ? [run.values] : [run.values, run.ends]) {
+          if (!(array.buffer instanceof SharedArrayBuffer)) bytes += array.byteLength;
+        }
+      }
+    }
+  }
   return bytes;
 }
 
@@ -185,10 +194,10 @@ export class WorkerPool implements Offload {
     return accept(result as Extract<R, { ok: true }>);
   }
 
-  merge = async (a: SortedRun, b: SortedRun): Promise<SortedRun> => {
-    const result = await this.run<MergeResult>({ op: 'merge', a, b });
+  merge = async (a: StoredRun, b: StoredRun, policy: EncodingPolicy): Promise<StoredRun> => {
+    const result = await this.run<MergeResult>({ op: 'merge', a, b, policy });
     this.mergesOffloaded++;
-    return trustSorted(result.merged);
+    return result.merged;
   };
 
   /**
@@ -230,6 +239,10 @@ function createPiscina(filename: string, threads: number, workerData: WorkerInit
     // Heavy work yields the CPU to the request loop: on 2 cores, an equal-priority
     // worker parsing a large body made small queries' p99 7x longer (docs/performance.md).
     niceIncrement: WORKER_NICE,
+    // 'sync' (piscina's default) parks an idle worker in Atomics.wait, so its
+    // timers never fire: the worker's GC pacer (heavy-tasks.ts) could then not
+    // collect after the last task, and the runs it referenced stayed resident.
+    atomics: 'async',
     workerData,
   });
 }

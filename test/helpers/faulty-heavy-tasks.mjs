@@ -19,7 +19,7 @@ const fails = (counter) => Atomics.sub(counter, 0, 1) > 0;
 
 export default heavyTasks.then((handle) => (task) => {
   if (task.op === 'merge' && fails(faults.merges)) {
-    allocateRun(task.a.length + task.b.length); // dies mid-task: output allocated, never written
+    allocateRun(task.a.count + task.b.count); // dies mid-task: output allocated, never written
     process.exit(70);
   }
   if (task.op === 'snapshot' && fails(faults.snapshots)) {

@@ -1,14 +1,15 @@
 // The contents of the committed golden files (test/golden/), which pin storage
-// format v1: a WAL segment and a snapshot. `writeGoldenFiles` regenerates them
-// from these definitions with the current encoder; the golden test reads them
-// back and checks the current encoder still produces them byte for byte. Run
+// format v1: a WAL segment and a snapshot. `writeGoldenFiles` regenerates the
+// segment from these definitions with the current encoder; the golden test
+// reads both back and checks the encoder still produces the segment byte for
+// byte. Snapshot version 1 is read only now (the writer writes version 2), so
+// its file is what it was. Run
 //   UPDATE_GOLDEN=1 npx vitest run test/storage-golden.test.ts
 // only when deliberately introducing a new format version.
 
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { SnapshotPool } from '../../src/storage/snapshot-format.js';
-import { encodeSnapshot, snapshotFileName } from '../../src/storage/snapshot-format.js';
+import { snapshotFileName } from '../../src/storage/snapshot-format.js';
 import { encodeSegmentHeader, segmentFileName, WAL_VERSION_1, WalOp } from '../../src/storage/wal-format.js';
 import { encodeRecordV1 } from '../../src/storage/wal-record-v1.js';
 import { concatBytes, sortedRun } from './storage-model.js';
@@ -44,7 +45,13 @@ export const GOLDEN_SNAPSHOT_SEQ = 4;
 export const GOLDEN_SNAPSHOT_POOLS: readonly { poolId: number; runs: number[][] }[] = [
   { poolId: 0, runs: [[0.1]] },
   { poolId: 42, runs: [[-Number.MAX_VALUE, 1, 1]] },
-  { poolId: Number.MAX_SAFE_INTEGER, runs: [[5e-324, 3], [-2, 8, 8.5]] },
+  {
+    poolId: Number.MAX_SAFE_INTEGER,
+    runs: [
+      [5e-324, 3],
+      [-2, 8, 8.5],
+    ],
+  },
 ];
 
 export const GOLDEN_WAL_FILE = segmentFileName(GOLDEN_WAL_FIRST_SEQ);
@@ -53,20 +60,13 @@ export const GOLDEN_SNAPSHOT_FILE = snapshotFileName(GOLDEN_SNAPSHOT_SEQ);
 export function encodeGoldenWal(): Uint8Array {
   const parts = [encodeSegmentHeader(GOLDEN_WAL_FIRST_SEQ, WAL_VERSION_1)];
   for (const r of GOLDEN_WAL_RECORDS) {
-    parts.push(encodeRecordV1({ seq: r.seq, syncedSeq: r.syncedSeq, op: r.op, poolId: r.poolId }, r.values === null ? null : sortedRun(r.values)));
+    parts.push(
+      encodeRecordV1({ seq: r.seq, syncedSeq: r.syncedSeq, op: r.op, poolId: r.poolId }, r.values === null ? null : sortedRun(r.values)),
+    );
   }
   return concatBytes(...parts);
 }
 
-export function goldenSnapshotPools(): SnapshotPool[] {
-  return GOLDEN_SNAPSHOT_POOLS.map((p) => ({ poolId: p.poolId, runs: p.runs.map((r) => sortedRun(r)) }));
-}
-
-export function encodeGoldenSnapshot(): Uint8Array {
-  return encodeSnapshot(GOLDEN_SNAPSHOT_SEQ, goldenSnapshotPools());
-}
-
 export function writeGoldenFiles(dir = GOLDEN_DIR): void {
   writeFileSync(join(dir, GOLDEN_WAL_FILE), encodeGoldenWal());
-  writeFileSync(join(dir, GOLDEN_SNAPSHOT_FILE), encodeGoldenSnapshot());
 }

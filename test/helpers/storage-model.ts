@@ -4,6 +4,8 @@
 
 import type { QuantileEngine } from '../../src/core/engine.js';
 import { allocateRun, trustSorted, type SortedRun } from '../../src/core/sorted-run.js';
+import { encodeSorted } from '../../src/core/stored-run.js';
+import type { SnapshotPool } from '../../src/storage/snapshot-format.js';
 import type { StorageLogger } from '../../src/storage/recovery.js';
 
 export type PoolOp = { kind: 'append'; poolId: number; values: Float64Array } | { kind: 'delete'; poolId: number };
@@ -28,6 +30,16 @@ export function sortedRun(values: ArrayLike<number>): SortedRun {
 }
 
 /** Awkward doubles on purpose: ±0, subnormals, huge, repeated. */
+/** A pool without a window holding `runs` as plain runs, as a version 2 snapshot keeps it (one bucket, arrival time `atMs`). */
+export function snapshotPoolOf(poolId: number, runs: readonly SortedRun[], atMs = 0): SnapshotPool {
+  const kept = runs.filter((run) => run.length > 0);
+  return {
+    poolId,
+    windowSeconds: null,
+    buckets: kept.length === 0 ? [] : [{ startMs: atMs, endMs: atMs + 1, runs: kept.map((run) => encodeSorted(run, 'plain')) }],
+  };
+}
+
 export function randomValues(random: () => number, n: number): number[] {
   const out: number[] = [];
   for (let i = 0; i < n; i++) {

@@ -99,9 +99,10 @@ export function haproxyConfig(map: ShardMap, options: HaproxyOptions): string {
   for (const [name] of shards) add(`    http-request set-var(txn.shard) str(${name}) if { path_beg /shards/${name}/ }`);
   add(
     '    http-request set-path %[path,regsub(^/shards/[^/]+,)] if { var(txn.shard) -m found }',
-    '    # the pool id: from the path for /pools/{poolId}..., from the JSON body for /add and /query',
+    '    # the pool id: from the path for /pools/{poolId}..., the JSON body of /add and /query, ?poolId= of /imports',
     '    http-request set-var(txn.pool_id) path,field(3,/) if !{ var(txn.shard) -m found } { path_reg ^/pools/[^/]+(/[^/]*)?$ }',
     "    http-request set-var(txn.pool_id) req.body,json_query('$.poolId','int') if !{ var(txn.shard) -m found } METH_POST { path /add /query }",
+    '    http-request set-var(txn.pool_id) url_param(poolId) if !{ var(txn.shard) -m found } METH_POST { path /imports }',
     `    http-request set-var(txn.bucket) var(txn.pool_id),mod(${BUCKET_COUNT}) if { var(txn.pool_id) -m found }`,
     '    # a listing of every pool needs every shard: `npm run cluster -- pools`, or /shards/<name>/pools',
     `    http-request return status 404 content-type ${JSON_TYPE} string '${JSON.stringify({
@@ -110,6 +111,8 @@ export function haproxyConfig(map: ShardMap, options: HaproxyOptions): string {
         'Each shard lists its own pools: GET /shards/<name>/pools through this proxy, or `npm run cluster -- pools` for all of them.',
     })}' if !{ var(txn.shard) -m found } { path /pools }`,
     '    http-response set-header x-poolq-bucket %[var(txn.bucket)] if { var(txn.bucket) -m found }',
+    '    # the shard that answered (an import job lives there: follow it at /shards/<name>/imports/{jobId})',
+    '    http-response set-header x-poolq-shard %[srv_name] if { srv_name -m found }',
     '    use_backend %[var(txn.shard)] if { var(txn.shard) -m found }',
     `    use_backend %[var(txn.bucket),map_int(${options.bucketMapPath})] if { var(txn.bucket) -m found }`,
     '    # no pool id the proxy can read (invalid JSON, poolId past the buffered part): any shard parses it',
