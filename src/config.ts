@@ -5,6 +5,7 @@
 import { parseArgs } from 'node:util';
 import path from 'node:path';
 import type { EngineKind } from './core/kernels.js';
+import { isShardName } from './core/shard-map.js';
 import type { FsyncPolicy } from './storage/pool-writer.js';
 
 export interface Config {
@@ -35,6 +36,11 @@ export interface Config {
   logLevel: string;
   /** When set, data endpoints require `Authorization: Bearer <token>`. */
   authToken: string | null;
+  /** Cluster mode: the shard-map file (docs/cluster.md) and this instance's name in it; both or neither. */
+  shardMap: string | null;
+  shardName: string | null;
+  /** Largest body of POST /cluster/buckets/{bucket}/import (an export of one bucket). */
+  maxBucketImportBytes: number;
   /** Largest body POST /imports accepts (spooled to the data directory, not held in memory). */
   maxImportBytes: number;
   /** A data file loaded into importPool at start-up when that pool does not exist yet. */
@@ -105,6 +111,19 @@ export const SETTINGS = {
     env: 'AUTH_TOKEN',
     default: '',
     help: 'require Authorization: Bearer <token> on data endpoints (empty: off)',
+  },
+  shardMap: {
+    flag: 'shard-map',
+    env: 'SHARD_MAP',
+    default: '',
+    help: 'cluster mode: the shard-map file (with --shard-name); SIGHUP reloads it',
+  },
+  shardName: { flag: 'shard-name', env: 'SHARD_NAME', default: '', help: "cluster mode: this instance's shard name in the map" },
+  maxBucketImport: {
+    flag: 'max-bucket-import',
+    env: 'MAX_BUCKET_IMPORT',
+    default: '2GiB',
+    help: 'cluster mode: largest bucket import body (moving buckets between shards)',
   },
   maxImport: { flag: 'max-import', env: 'MAX_IMPORT', default: '4GiB', help: 'largest POST /imports body (spooled to the data directory)' },
   importFile: {
@@ -199,9 +218,24 @@ export function loadConfig(argv: readonly string[] = process.argv.slice(2), env:
     shutdownGraceMs: integerIn(S.shutdownGraceMs, raw(S.shutdownGraceMs), 0, 3_600_000),
     logLevel: oneOf(S.logLevel, raw(S.logLevel), ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const),
     authToken: raw(S.authToken) === '' ? null : raw(S.authToken),
+    ...clusterSettings(raw(S.shardMap), raw(S.shardName)),
+    maxBucketImportBytes: sizeIn(S.maxBucketImport, raw(S.maxBucketImport), 64),
     maxImportBytes: sizeIn(S.maxImport, raw(S.maxImport), 64),
     ...startupImport(raw(S.importFile), raw(S.importPool)),
     wsIdleTimeoutSeconds: integerIn(S.wsIdleTimeout, raw(S.wsIdleTimeout), 8, 960),
     wsMaxBacklogBytes: sizeIn(S.wsMaxBacklog, raw(S.wsMaxBacklog), 64 << 10),
   };
+}
+
+function clusterSettings(mapPath: string, name: string): { shardMap: string | null; shardName: string | null } {
+  if (mapPath === '' && name === '') return { shardMap: null, shardName: null };
+  if (mapPath === '') throw new ConfigError(SETTINGS.shardMap, mapPath, 'a shard-map file when --shard-name is given');
+  if (!isShardName(name)) {
+    throw new ConfigError(
+      SETTINGS.shardName,
+      name,
+      'a shard name from the map (lower-case letters, digits, inner dashes) when --shard-map is given',
+    );
+  }
+  return { shardMap: path.resolve(mapPath), shardName: name };
 }

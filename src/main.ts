@@ -6,12 +6,17 @@ import { existsSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { loadConfig, redactedConfig, SETTINGS } from './config.js';
 import { createEngine } from './core/create-engine.js';
+import type { QuantileEngine } from './core/engine.js';
+import type { Logger } from 'pino';
 import { createGcPacer } from './core/gc-pacer.js';
 import { createLogger } from './logger.js';
 import { createTsKernels } from './core/ts-kernels.js';
 import { Metrics } from './http/metrics.js';
 import { PoolqServer } from './http/server.js';
 import { loadNativeUws } from './http/uws-loader.js';
+import type { ClusterDeps } from './http/cluster-admin.js';
+import { ShardGate } from './protocol/shard-gate.js';
+import { readShardMapFile } from './protocol/shard-map-file.js';
 import { lockDataDir } from './storage/data-dir-lock.js';
 import { openDurableStore } from './storage/durable-store.js';
 import type { ImportFormat } from './protocol/import-format.js';
@@ -56,10 +61,17 @@ async function main(): Promise<void> {
   if (offload !== null) engine.setMergeOffloader(offload.merge, config.offloadMergeValues);
 
   const importParser = config.workers > 0 ? await startImportParser(config.engine) : inlineImportParser(createTsKernels());
-  const server = new PoolqServer({ uws, config, engine, metrics, logger, offload, importParser: importParser.parse });
+  const cluster =
+    config.shardMap === null || config.shardName === null ? null : await openCluster(config.shardMap, config.shardName, engine, logger);
+  const server = new PoolqServer({ uws, config, engine, metrics, logger, offload, importParser: importParser.parse, cluster });
   const imports = server.imports;
   const port = await server.listen();
-  logger.info({ config: { ...redactedConfig(config), port }, uws: packageName, node: process.version }, 'poolq listening; recovering data');
+  const shard =
+    cluster === null ? {} : { shard: cluster.gate.name, epoch: cluster.gate.map.epoch, ownedBuckets: cluster.gate.ownedBuckets().length };
+  logger.info(
+    { config: { ...redactedConfig(config), port }, uws: packageName, node: process.version, ...shard },
+    'poolq listening; recovering data',
+  );
 
   let shuttingDown = false;
   const started = performance.now();
@@ -124,6 +136,29 @@ async function main(): Promise<void> {
   };
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
   process.on('SIGINT', () => void shutdown('SIGINT'));
+}
+
+/** Cluster mode: the gate over the --shard-map file, reloaded on SIGHUP (and POST /cluster/shard-map/reload); a bad file keeps the old map. */
+async function openCluster(mapPath: string, name: string, engine: QuantileEngine, logger: Logger): Promise<ClusterDeps> {
+  let gate: ShardGate;
+  try {
+    gate = new ShardGate(await readShardMapFile(mapPath), name);
+  } catch (err) {
+    console.error(`poolq: ${(err as Error).message}`);
+    process.exit(2);
+  }
+  const reloadShardMap = async () => {
+    const map = await readShardMapFile(mapPath);
+    gate.replaceMap(map);
+    logger.info({ shard: gate.name, epoch: map.epoch, ownedBuckets: gate.ownedBuckets().length }, 'shard map loaded');
+    return map;
+  };
+  process.on('SIGHUP', () => {
+    reloadShardMap().catch((err: unknown) =>
+      logger.error({ err: (err as Error).message, file: mapPath }, 'shard map not reloaded; keeping the old one'),
+    );
+  });
+  return { gate, engine, reloadShardMap };
 }
 
 main().catch((err: unknown) => {

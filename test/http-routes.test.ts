@@ -5,13 +5,14 @@
 // the routes marked auth; and the router's pool hook (ServerDeps.poolGuard)
 // sees the pool id of path and body routes alike and can refuse it.
 
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config.js';
 import { PoolqError } from '../src/core/errors.js';
+import { evenShardMap, formatShardMap } from '../src/core/shard-map.js';
 import { buildOpenApiDocument } from '../src/http/openapi.js';
 import { Metrics } from '../src/http/metrics.js';
 import type { PoolGuard } from '../src/http/router.js';
@@ -28,10 +29,10 @@ const METHODS: HttpMethod[] = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'];
 /** An import job the server knows (set once one was started), for GET /imports/{jobId}. */
 let knownJobId = '0000000000000000';
 
-/** A request path for a route template: pool 1, a file that exists, a known job. */
+/** A request path for a route template: pool 1, bucket 1, a file that exists, a known job. */
 function concrete(route: RouteSpec): string {
   const asset = route.operationId === 'dashboardAsset' ? 'main.js' : 'swagger-ui.css';
-  const params: Record<string, string> = { poolId: '1', asset, jobId: knownJobId };
+  const params: Record<string, string> = { poolId: '1', bucket: '1', asset, jobId: knownJobId };
   const filled = route.path.replace(/\{([^}]+)\}/g, (_, name: string) => params[name]);
   const query: Record<string, string> = { getQuantiles: '?p=50', getRank: '?value=1', startImport: '?poolId=1' };
   return `${filled}${query[route.operationId] ?? ''}`;
@@ -40,9 +41,13 @@ function concrete(route: RouteSpec): string {
 /** A body the route accepts. */
 function bodyFor(route: RouteSpec): string | undefined {
   if (route.body === undefined) return undefined;
-  return { add: '{"poolId": 1, "poolValues": [1]}', query: '{"poolId": 1, "percentile": 50}', appendValues: '[1]', startImport: '1\n' }[
-    route.operationId
-  ];
+  return {
+    add: '{"poolId": 1, "poolValues": [1]}',
+    query: '{"poolId": 1, "percentile": 50}',
+    appendValues: '[1]',
+    startImport: '1\n',
+    importBucket: 'not an export', // refused (409: the shard owns bucket 1), but served
+  }[route.operationId];
 }
 
 describe('the OpenAPI document', () => {
@@ -82,7 +87,10 @@ describe('the OpenAPI document', () => {
 describe('the server answers the table', () => {
   let server: ServerProcess;
   beforeAll(async () => {
-    server = await startServer([], { env: { AUTH_TOKEN: TOKEN } });
+    // cluster mode, as the only shard (every pool is its own), so the /cluster routes are served too
+    const mapPath = path.join(mkdtempSync(path.join(os.tmpdir(), 'poolq-routes-')), 'shard-map.json');
+    writeFileSync(mapPath, formatShardMap(evenShardMap([{ name: 'only', address: '127.0.0.1:1' }])));
+    server = await startServer(['--shard-map', mapPath, '--shard-name', 'only'], { env: { AUTH_TOKEN: TOKEN } });
   });
   afterAll(async () => {
     expect(await server.stop()).toBe(0);

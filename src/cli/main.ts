@@ -1,4 +1,4 @@
-// The poolq command line (commander): serve, import, query, stats, loadtest.
+// The poolq command line (commander): serve, import, query, stats, loadtest, cluster.
 // Every command but serve talks to a running server over HTTP (--url, and
 // --token for a server started with --auth-token). Commands load their
 // modules when run: autocannon alone took most of a second to import.
@@ -62,6 +62,16 @@ serverOptions(
 ).action((options: ServerOptions & { duration: number; connections: number; mix: string; pools: number }) =>
   run(async () => (await import('./loadtest.js')).loadtest(options)),
 );
+
+program
+  .command('cluster')
+  .description('run a local cluster (up --shards 3) and operate one by its shard map: status, pools, move, drain, … (docs/cluster.md)')
+  .helpOption(false)
+  .allowUnknownOption()
+  .allowExcessArguments()
+  .action(() =>
+    run(async () => (await import('./cluster/commands.js')).clusterCommand(process.argv.slice(process.argv.indexOf('cluster') + 1))),
+  );
 
 async function run(action: () => Promise<unknown>): Promise<void> {
   try {

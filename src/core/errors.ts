@@ -10,6 +10,8 @@ export type ErrorCode =
   | 'not_found'
   | 'method_not_allowed'
   | 'unauthorized'
+  | 'misdirected'
+  | 'conflict'
   | 'unavailable'
   | 'not_implemented'
   | 'internal';
@@ -18,6 +20,8 @@ export class PoolqError extends Error {
   readonly code: ErrorCode;
   /** JSON path of the offending field, for validation errors (`poolValues[3]`). */
   readonly field: string | undefined;
+  /** Seconds a client should wait before retrying (sent as Retry-After), for refusals that pass by themselves. */
+  retryAfterSeconds: number | undefined;
 
   constructor(code: ErrorCode, message: string, field?: string) {
     super(message);
@@ -39,8 +43,19 @@ export function nonFiniteValue(index: number, value: number): PoolqError {
   return invalidRequest(`poolValues[${index}]`, `poolValues[${index}] must be a finite number, got ${value}.`);
 }
 
-export function unavailable(message: string): PoolqError {
-  return new PoolqError('unavailable', message);
+export function unavailable(message: string, retryAfterSeconds?: number): PoolqError {
+  const err = new PoolqError('unavailable', message);
+  err.retryAfterSeconds = retryAfterSeconds;
+  return err;
+}
+
+/** A cluster instance was asked about a pool whose bucket another shard owns (docs/cluster.md). */
+export function misdirected(message: string): PoolqError {
+  return new PoolqError('misdirected', message);
+}
+
+export function conflict(message: string): PoolqError {
+  return new PoolqError('conflict', message);
 }
 
 /** The WASM engine could not grow its linear memory (wasm32 caps it at 4 GiB). */

@@ -128,6 +128,7 @@ export class Exchange {
 
   sendError(err: unknown, headers?: Record<string, string>, close = false): void {
     if (err instanceof PoolqError) {
+      if (err.retryAfterSeconds !== undefined) headers = { ...headers, 'retry-after': String(err.retryAfterSeconds) };
       this.send(ERROR_STATUS[err.code], errorBody(err.code, err.message, err.field), JSON_TYPE, headers, close);
       return;
     }

@@ -35,6 +35,9 @@ import { isOctetStream, type IngestRoutes } from './ingest-routes.js';
 import type { IngestWriter } from './ingest-writer.js';
 import type { Metrics } from './metrics.js';
 import type { Handler, Handlers, RouteInput } from './router.js';
+import type { PoolWriter } from '../storage/pool-writer.js';
+import type { ClusterAdmin } from './cluster-admin.js';
+import { createClusterHandlers } from './cluster-handlers.js';
 
 export type ServerState = 'starting' | 'ready' | 'stopping';
 
@@ -52,6 +55,11 @@ export interface HandlerContext extends ImportHandlerContext {
   /** The store, once recovery finished (routes that need data run only then). */
   writer(): IngestWriter;
   state(): ServerState;
+  /** Cluster mode: the /cluster work (ClusterAdmin) and the store it writes to without the gate; null otherwise. */
+  cluster: ClusterAdmin | null;
+  storeWriter(): PoolWriter;
+  /** Cluster mode: refuses (421) a query over several pools unless this shard owns every one; the router's pool hook sees one id. */
+  checkPools(poolIds: readonly number[]): void;
 }
 
 const OK = '200 OK';
@@ -136,6 +144,7 @@ export function createHandlers(ctx: HandlerContext): Handlers {
     query: handler<QueryRequest | UnionQueryRequest>({
       parse: (body) => parseQueryBodyFast(body) ?? parseQueryRequest(parseJson(body)),
       handle: (ex, _input, request) => {
+        if ('poolIds' in request) ctx.checkPools(request.poolIds);
         const { quantiles, count } =
           'poolIds' in request
             ? engine.quantilesAcross(request.poolIds, request.percentiles, request.method)
@@ -148,7 +157,9 @@ export function createHandlers(ctx: HandlerContext): Handlers {
     listPools: handler({
       handle: (ex, input) => {
         const { limit, after } = parseListQuery(new URLSearchParams(input.query)); // each parameter at most once
-        ex.send(OK, JSON.stringify(engine.listPools(after, limit)));
+        // a shard lists the pools it owns: during a move, a pool is listed by exactly one shard
+        const page = ctx.cluster === null ? engine.listPools(after, limit) : ctx.cluster.listOwnedPools(after, limit);
+        ex.send(OK, JSON.stringify(page));
       },
     }),
 
@@ -191,6 +202,7 @@ export function createHandlers(ctx: HandlerContext): Handlers {
         const pools = parsePoolsQuery(params.get('pools'));
         const percentiles = parsePercentileQuery(params.get('p'));
         const method = checkMethod(params.get('method') ?? undefined);
+        ctx.checkPools(pools);
         const { quantiles, count } = engine.quantilesAcross(pools, percentiles, method);
         const items = percentiles.map((p, i) => `{"percentile":${jsonNumber(p)},"value":${jsonNumber(quantiles[i])}}`);
         ex.send(OK, `{"pools":[${pools.join(',')}],"count":${count},"method":"${method}","quantiles":[${items.join(',')}]}`);
@@ -305,5 +317,7 @@ export function createHandlers(ctx: HandlerContext): Handlers {
         else ex.send(OK, asset.body, asset.contentType, { 'cache-control': 'public, max-age=3600' });
       },
     }),
+
+    ...createClusterHandlers(ctx.cluster, ctx.storeWriter),
   };
 }

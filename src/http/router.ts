@@ -80,6 +80,8 @@ export interface RouterHost {
 
 export interface BodyLimits {
   maxBytes: number;
+  /** For `bulk` bodies (transfers between shards, --max-bucket-import); they are never put on shared memory. */
+  maxBulkBytes: number;
   /** Bodies of at least this many bytes go on shared memory, for a worker to parse. */
   sharedFromBytes: number;
   buffers: BodyBufferPool;
@@ -195,11 +197,13 @@ export class Router {
   }
 
   private readBodyThenRun(ex: Exchange, route: BoundRoute, input: RouteInput, contentLength: string): void {
+    const bulk = route.spec.body?.bulk === true;
     const { sharedFromBytes, buffers } = this.limits;
-    const maxBytes = Math.min(this.limits.maxBytes, route.spec.maxBodyBytes ?? Infinity);
-    readBody(ex.res, contentLength, maxBytes, sharedFromBytes, buffers, (result) => {
+    // a bulk body (an import between shards, --max-bucket-import) may pass --max-body and is never parsed on a worker
+    const maxBytes = bulk ? this.limits.maxBulkBytes : Math.min(this.limits.maxBytes, route.spec.maxBodyBytes ?? Infinity);
+    readBody(ex.res, contentLength, maxBytes, bulk ? Infinity : sharedFromBytes, buffers, (result) => {
       if (!result.ok) {
-        refuseBody(ex, result.reason, result.close, maxBytes, maxBytes < this.limits.maxBytes);
+        refuseBody(ex, result.reason, result.close, maxBytes, bulk || maxBytes < this.limits.maxBytes);
         return;
       }
       this.run(ex, route, input, result.body);

@@ -14,7 +14,9 @@ import type { RequestOffload } from '../protocol/offload.js';
 import { ROUTES } from '../protocol/routes.js';
 import type { PoolWriter } from '../storage/pool-writer.js';
 import { BodyBufferPool } from './body-buffers.js';
+import { ClusterAdmin, type ClusterDeps } from './cluster-admin.js';
 import { Exchange, type ExchangeHooks } from './exchange.js';
+import { gatedWriter } from './gated-writer.js';
 import { createHandlers, type ServerState } from './handlers.js';
 import { ImportJobs, importTopicName } from './import-jobs.js';
 import { IngestRoutes } from './ingest-routes.js';
@@ -36,9 +38,11 @@ export interface ServerDeps {
   metrics: Metrics;
   logger: Logger;
   offload: RequestOffload | null;
+  /** Cluster mode (--shard-map): the pool hook refuses other shards' pools with 421; absent: every pool is served here. */
+  cluster?: ClusterDeps | null;
   /** Parses import files off the event loop (src/workers/import-parser.ts); absent: imports fail. */
   importParser?: ImportParser;
-  /** Refuses pools this instance does not serve (see router.ts); absent: every pool is served here. */
+  /** Refuses pools this instance does not serve (see router.ts); in cluster mode the shard gate is this hook. */
   poolGuard?: PoolGuard;
 }
 
@@ -47,6 +51,8 @@ export class PoolqServer implements ExchangeHooks, RouterHost {
   private listenSocket: us_listen_socket | null = null;
   private state: ServerState = 'starting';
   private writer: IngestWriter | null = null;
+  /** The store itself: /cluster imports and deletions of buckets this shard does not own bypass the gate. */
+  private storeWriter: PoolWriter | null = null;
   private inFlight = 0;
   private drained: (() => void) | null = null;
   private readonly expectedAuthorization: Buffer | null;
@@ -69,7 +75,15 @@ export class PoolqServer implements ExchangeHooks, RouterHost {
       onChange: (view) => this.hub.changed(importTopicName(view.jobId)),
     });
     this.hub.registerKind('import', (params) => this.imports.topic(params));
-    const guard = deps.poolGuard;
+    const gate = deps.cluster?.gate;
+    // In cluster mode the shard gate is the pool hook: another shard's pool gets 421 on every route and /ws request.
+    const guard: PoolGuard | undefined =
+      gate === undefined
+        ? deps.poolGuard
+        : (poolId) => {
+            const error = gate.misdirection(poolId);
+            return error === null ? null : { error };
+          };
     this.ws = new WsServer(
       {
         config,
@@ -111,13 +125,19 @@ export class PoolqServer implements ExchangeHooks, RouterHost {
       state: () => this.state,
       imports: this.imports,
       maxImportBytes: config.maxImportBytes,
+      cluster: deps.cluster == null ? null : new ClusterAdmin(deps.cluster),
+      storeWriter: () => this.storeWriter!,
+      checkPools: (poolIds) => {
+        if (gate !== undefined) for (const poolId of poolIds) gate.checkOwner(poolId);
+      },
     });
     const limits = {
       maxBytes: config.maxBodyBytes,
+      maxBulkBytes: config.maxBucketImportBytes,
       sharedFromBytes: offload !== null ? config.offloadParseBytes : Infinity,
       buffers: bodyBuffers,
     };
-    new Router(this, limits, deps.poolGuard ?? null).bind(this.app, ROUTES, handlers);
+    new Router(this, limits, guard ?? null).bind(this.app, ROUTES, handlers);
   }
 
   // ---- lifecycle -------------------------------------------------------
@@ -142,7 +162,10 @@ export class PoolqServer implements ExchangeHooks, RouterHost {
    */
   useWriter(writer: PoolWriter): void {
     if (this.writer !== null) return;
-    this.writer = ingestWriter(writer, (poolId) => this.hub.poolChanged(poolId));
+    const ingest = ingestWriter(writer, (poolId) => this.hub.poolChanged(poolId));
+    const gate = this.deps.cluster?.gate;
+    this.writer = gate === undefined ? ingest : gatedWriter(ingest, gate);
+    this.storeWriter = writer;
     this.imports.clearSpool();
   }
 

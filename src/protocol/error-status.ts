@@ -12,6 +12,8 @@ export const ERROR_STATUS: Readonly<Record<ErrorCode, string>> = {
   not_found: '404 Not Found',
   method_not_allowed: '405 Method Not Allowed',
   unauthorized: '401 Unauthorized',
+  conflict: '409 Conflict',
+  misdirected: '421 Misdirected Request',
   unavailable: '503 Service Unavailable',
   not_implemented: '501 Not Implemented',
   internal: '500 Internal Server Error',
@@ -34,7 +36,11 @@ export const ERROR_MEANING: Readonly<Record<ErrorCode, string>> = {
   not_found: 'nothing is served under this path',
   method_not_allowed: 'the path does not serve this method (`Allow` lists those it does)',
   unauthorized: 'the server runs with --auth-token and the bearer token is missing or wrong',
-  unavailable: 'the server is recovering its data, shutting down, or its storage cannot accept writes',
+  conflict:
+    "the cluster step does not fit the bucket's state here (an export of a bucket that takes writes; an import into, or a deletion of, a bucket this shard owns)",
+  misdirected: "cluster mode: another shard owns this pool's bucket, so this one neither reads nor creates it (send it through the proxy)",
+  unavailable:
+    "the server is recovering its data, shutting down, or its storage cannot accept writes; in cluster mode also an append or delete while the pool's bucket moves to another shard",
   not_implemented: 'the request uses a transfer coding other than chunked',
   internal: 'an unexpected failure; the server logged it',
 };
@@ -42,5 +48,5 @@ export const ERROR_MEANING: Readonly<Record<ErrorCode, string>> = {
 /** Headers that come with an error code, by name → description. */
 export const ERROR_HEADERS: Readonly<Partial<Record<ErrorCode, Readonly<Record<string, string>>>>> = {
   unauthorized: { 'www-authenticate': 'The scheme to authenticate with: `Bearer`.' },
-  unavailable: { 'retry-after': 'Seconds to wait before retrying (sent while recovering).' },
+  unavailable: { 'retry-after': "Seconds to wait before retrying (sent while recovering, and while the pool's bucket moves)." },
 };

@@ -25,13 +25,15 @@
 // parameter with the pool-id rule (400 `invalid_request` naming it) before the
 // handler runs; `poolId: { in: 'body', field }` makes it read that field of
 // the request the handler's parse step returns. Either way the id then passes
-// through the router's one pool hook, ServerDeps.poolGuard (router.ts
-// checkPool), which is where an instance refuses pools it does not own.
+// through the router's one pool hook, the PoolGuard (router.ts checkPool),
+// which is where a cluster instance refuses pools it does not own (421,
+// src/protocol/shard-gate.ts).
 
 import type { TSchema } from '@sinclair/typebox';
 import { Type } from '@sinclair/typebox';
 import { MAX_HISTOGRAM_BINS } from '../core/distribution.js';
 import type { ErrorCode } from '../core/errors.js';
+import { BUCKET_COUNT } from '../core/shard-map.js';
 import { ERROR_HEADERS, ERROR_MEANING, statusOf } from './error-status.js';
 import { DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT, MAX_PERCENTILES_PER_QUERY, MAX_POOLS_PER_QUERY, MAX_QUERY_BODY_BYTES } from './limits.js';
 import { DEFAULT_BATCH_LIMITS } from './ndjson-batch.js';
@@ -80,6 +82,8 @@ export interface RouteSpec {
     readonly binary?: { readonly contentType: string; readonly description: string };
     /** The handler reads the body itself (an import, to a file), past --max-body; see router.ts. */
     readonly streamed?: boolean;
+    /** A transfer between shards: limited by --max-bucket-import instead of --max-body, read whole on the event loop. */
+    readonly bulk?: true;
   };
   /** A body limit below --max-body. */
   readonly maxBodyBytes?: number;
@@ -88,6 +92,14 @@ export interface RouteSpec {
 }
 
 const POOL_ID_PATH = { in: 'path', name: 'poolId' } as const;
+const BUCKET_PARAMETER = {
+  name: 'bucket',
+  in: 'path',
+  required: true,
+  description: `A bucket of the shard map: poolId mod ${BUCKET_COUNT}, 0 to ${BUCKET_COUNT - 1}.`,
+  schema: Type.Integer({ minimum: 0, maximum: BUCKET_COUNT - 1 }),
+} as const;
+const CLUSTER_ONLY = 'Cluster mode (--shard-map) only; without it, 404 `not_found`.';
 const IDEMPOTENCY_KEY = {
   name: 'Idempotency-Key',
   in: 'header',
@@ -442,6 +454,100 @@ export const ROUTES = [
     },
     errors: ['not_found'],
   },
+  {
+    method: 'GET',
+    path: '/cluster',
+    operationId: 'clusterStatus',
+    summary: `This shard: its name, map epoch, buckets and pools. ${CLUSTER_ONLY}`,
+    auth: true,
+    needsData: true,
+    replies: { 200: { description: 'The shard as it runs now.', schema: 'ClusterStatus' } },
+    errors: ['not_found'],
+  },
+  {
+    method: 'POST',
+    path: '/cluster/shard-map/reload',
+    operationId: 'reloadShardMap',
+    summary: `Reread the --shard-map file (as SIGHUP does); an invalid file is refused and the old map kept. ${CLUSTER_ONLY}`,
+    auth: true,
+    needsData: true,
+    replies: { 200: { description: 'The shard with the map it loaded.', schema: 'ClusterStatus' } },
+    errors: ['not_found', 'invalid_request'],
+  },
+  {
+    method: 'GET',
+    path: '/cluster/buckets/{bucket}',
+    operationId: 'getBucket',
+    summary: `What this shard holds of a bucket, and whether it owns it or has it marked moving. ${CLUSTER_ONLY}`,
+    auth: true,
+    needsData: true,
+    parameters: [BUCKET_PARAMETER],
+    replies: { 200: { description: 'The bucket here.', schema: 'BucketReport' } },
+    errors: ['not_found', 'invalid_request'],
+  },
+  {
+    method: 'PUT',
+    path: '/cluster/buckets/{bucket}/moving',
+    operationId: 'markBucketMoving',
+    summary: `Mark a bucket as moving away: its appends and deletes get 503 + Retry-After until the mark is lifted. ${CLUSTER_ONLY}`,
+    auth: true,
+    needsData: true,
+    parameters: [BUCKET_PARAMETER],
+    replies: { 200: { description: "The bucket, with the mark's token in `moving`.", schema: 'BucketReport' } },
+    errors: ['not_found', 'invalid_request'],
+  },
+  {
+    method: 'DELETE',
+    path: '/cluster/buckets/{bucket}/moving',
+    operationId: 'unmarkBucketMoving',
+    summary: `Lift a bucket's moving mark (only the given one, with ?token=). ${CLUSTER_ONLY}`,
+    auth: true,
+    needsData: true,
+    parameters: [BUCKET_PARAMETER, { name: 'token', in: 'query', description: 'The token PUT …/moving returned.', schema: Type.String() }],
+    replies: { 200: { description: 'The bucket.', schema: 'BucketReport' } },
+    errors: ['not_found', 'conflict'],
+  },
+  {
+    method: 'GET',
+    path: '/cluster/buckets/{bucket}/export',
+    operationId: 'exportBucket',
+    summary: `The bucket's pools in the snapshot format, once every write admitted before the mark has settled. ${CLUSTER_ONLY}`,
+    auth: true,
+    needsData: true,
+    parameters: [BUCKET_PARAMETER],
+    replies: {
+      200: {
+        description: "A snapshot file (docs/storage-format.md) holding exactly the bucket's pools.",
+        schema: 'Export',
+        contentType: 'application/octet-stream',
+        headers: { 'x-poolq-pools': 'Pools in the export.', 'x-poolq-values': 'Values in the export.' },
+      },
+    },
+    errors: ['not_found', 'invalid_request', 'conflict'],
+  },
+  {
+    method: 'POST',
+    path: '/cluster/buckets/{bucket}/import',
+    operationId: 'importBucket',
+    summary: `Replace this shard's copy of the exported pools, in a bucket it does not own (yet); durable like appends. ${CLUSTER_ONLY}`,
+    auth: true,
+    needsData: true,
+    parameters: [BUCKET_PARAMETER],
+    body: { schema: 'Export', contentType: 'application/octet-stream', bulk: true },
+    replies: { 200: { description: 'The bucket here after the import.', schema: 'BucketReport' } },
+    errors: ['not_found', 'conflict'],
+  },
+  {
+    method: 'DELETE',
+    path: '/cluster/buckets/{bucket}/pools',
+    operationId: 'deleteBucketPools',
+    summary: `Delete this shard's copy of a bucket it no longer owns (the last step of a move). ${CLUSTER_ONLY}`,
+    auth: true,
+    needsData: true,
+    parameters: [BUCKET_PARAMETER],
+    replies: { 200: { description: 'What was deleted (pools, values).', schema: 'BucketReport' } },
+    errors: ['not_found', 'invalid_request', 'conflict'],
+  },
 ] as const satisfies readonly RouteSpec[];
 
 export type OperationId = (typeof ROUTES)[number]['operationId'];
@@ -478,6 +584,7 @@ function derivedErrors(route: RouteSpec): ErrorCode[] {
   const codes: ErrorCode[] = [];
   if (route.body !== undefined) codes.push('invalid_json', 'invalid_request', 'payload_too_large');
   else if (route.poolId !== undefined || (route.parameters ?? []).some((p) => p.in !== 'path')) codes.push('invalid_request');
+  if (route.poolId !== undefined) codes.push('misdirected');
   if (route.auth) codes.push('unauthorized');
   if (route.needsData) codes.push('unavailable');
   codes.push('internal');
