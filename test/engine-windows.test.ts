@@ -165,6 +165,23 @@ describe.each(VARIANTS)('retention windows: %s engine, %s encoding', (kind: Engi
     expect(engine.quantilesAcross([1, 2], [0, 100], 'lower')).toEqual({ quantiles: [100, 200], count: 3 });
   });
 
+  it('histogram and rank count only the values in the window, and answer an emptied window', async () => {
+    const { engine, clock } = await setup();
+    engine.setRetention(1, 60);
+    engine.appendValues(1, f64(100, 100, 200));
+    clock.advance(30_000);
+    engine.appendValues(1, f64(1, 2, 2, 3));
+    expect(engine.rank(1, 2)).toMatchObject({ count: 7, below: 1, equal: 2 });
+    clock.advance(31_000); // the first bucket leaves
+    expect(engine.rank(1, 2)).toMatchObject({ count: 4, below: 1, equal: 2, fraction: 0.75 });
+    const h = engine.histogram(1, 2);
+    expect([h.count, h.min, h.max, h.bins.map((b) => b.count)]).toEqual([4, 1, 3, [1, 3]]);
+    clock.advance(31_000); // nothing left
+    expect(engine.histogram(1, 4)).toEqual({ poolId: 1, count: 0, min: Number.NaN, max: Number.NaN, bins: [], below: 0, above: 0 });
+    expect(engine.histogram(1, 2, { min: 0, max: 10 }).bins.map((b) => b.count)).toEqual([0, 0]);
+    expect(engine.rank(1, 2)).toMatchObject({ count: 0, below: 0, equal: 0, fraction: Number.NaN });
+  });
+
   it('a cached answer does not outlive the bucket it came from', async () => {
     const { engine, clock } = await setup();
     engine.setRetention(1, 30);

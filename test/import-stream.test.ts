@@ -38,7 +38,7 @@ describe('a 1 GiB import', () => {
       await sampler;
       expect(job).toMatchObject({ state: 'done', values: lines, bytes: GiB, bytesTotal: GiB });
       const summary = (await (await fetch(server.url('/pools/7'))).json()) as { count: number; min: number; max: number };
-      expect(summary).toEqual({ poolId: 7, count: lines, min: 0, max: 999_999 });
+      expect(summary).toEqual({ poolId: 7, count: lines, min: 0, max: 999_999, windowSeconds: null });
       // The values themselves take 8 MiB (twice while parsed and sorted); the
       // body is 1024 MiB. Flat: the server grew by far less than the body.
       const grownMiB = (peak - baseline) / 2 ** 20;

@@ -4,10 +4,9 @@
 // A pool is a list of arrival-time buckets (time-window.ts; one bucket for a
 // pool without a window), each a list of immutable sorted runs (LSM style),
 // stored plain or counted, whichever is smaller (stored-run.ts). An append
-// sorts its batch into a new run of the newest bucket; adjacent runs of a
-// bucket merge while the older one is at most MERGE_RATIO times the newer one,
-// so a bucket of n values has O(log n) runs and each value is merged O(log n)
-// times; a bucket that stops taking values is merged into one run. A query
+// sorts its batch into a new run of the newest bucket; runs of a bucket merge
+// by the policy of run-compactor.ts (O(log n) runs per bucket), and a bucket
+// that stops taking values is merged into one run. A query
 // selects the order statistics it needs across the runs (select-rank.ts) and
 // never sorts the pool. Results are cached per pool until the pool changes or
 // a bucket expires. Merges of MergeOffloader-size go to a worker; the inputs
@@ -35,15 +34,11 @@ import type { EngineKind, Kernels } from './kernels.js';
 import type { QuantileMethod } from './methods.js';
 import { Bucket, Pool } from './pool.js';
 import { checkPercentiles, methodIdOf, quantileOfRuns } from './quantile-of-runs.js';
-import { mergeRuns } from './run-merge.js';
+import { DEFAULT_OFFLOAD_MIN_VALUES, RunCompactor } from './run-compactor.js';
 import { extremes } from './select-rank.js';
 import { allocateRun, trustSorted, type SortedRun } from './sorted-run.js';
-import { encodeSorted, encodingOf, expandRun, runBytes, type EncodingPolicy, type RankedRun, type StoredRun } from './stored-run.js';
+import { encodeSorted, encodingOf, expandRun, runBytes, type EncodingPolicy, type RankedRun } from './stored-run.js';
 import { bucketStartMs, bucketWidthMs, isValidWindowSeconds, systemClock, windowRuleText, type Clock } from './time-window.js';
-
-/** Merge runs i, i+1 while runs[i].count <= MERGE_RATIO * runs[i+1].count. */
-const MERGE_RATIO = 2;
-const DEFAULT_OFFLOAD_MIN_VALUES = 1 << 20;
 
 /** Which appends go through a pool's tail. */
 export interface TailPolicy {
@@ -78,9 +73,7 @@ export class PoolStore implements QuantileEngine {
   private readonly windowed = new Set<number>();
   private sortedIds: number[] | null = [];
   private totalValues = 0;
-  private offloader: MergeOffloader | null = null;
-  private offloadMinValues = DEFAULT_OFFLOAD_MIN_VALUES;
-  private readonly inFlight = new Set<Promise<void>>();
+  private readonly compactor: RunCompactor;
   private readonly tail: TailPolicy;
   private readonly encoding: EncodingPolicy;
   private readonly clock: Clock;
@@ -105,6 +98,7 @@ export class PoolStore implements QuantileEngine {
     this.encoding = encoding;
     this.clock = options.clock ?? systemClock;
     this.onRelease = options.onRelease ?? (() => {});
+    this.compactor = new RunCompactor(kernels, encoding, (bytes) => this.released(bytes));
   }
 
   sortBatch(values: Float64Array): SortedRun {
@@ -256,8 +250,13 @@ export class PoolStore implements QuantileEngine {
 
   histogram(poolId: number, bins: number, range: { min?: number; max?: number } = {}): PoolHistogram {
     const pool = this.requirePool(poolId);
+    this.expire(pool, this.clock());
     const runs = pool.allRuns();
-    const { min, max } = extremes(runs);
+    if (pool.count === 0 && (range.min === undefined || range.max === undefined)) {
+      // An emptied window: no values, and no range of their own to cut into bins.
+      return { poolId, count: 0, min: Number.NaN, max: Number.NaN, bins: [], below: 0, above: 0 };
+    }
+    const { min, max } = pool.count === 0 ? { min: Number.NaN, max: Number.NaN } : extremes(runs);
     const counts = histogramOf(runs, bins, range.min ?? min, range.max ?? max);
     return { poolId, count: pool.count, min, max, ...counts };
   }
@@ -265,6 +264,7 @@ export class PoolStore implements QuantileEngine {
   rank(poolId: number, value: number): PoolRank {
     const pool = this.requirePool(poolId);
     if (!Number.isFinite(value)) throw invalidRequest('value', `value must be a finite number, got ${value}.`);
+    this.expire(pool, this.clock());
     const { below, equal } = rankCounts(pool.allRuns(), value);
     return { poolId, count: pool.count, below, equal, fraction: (below + equal) / pool.count };
   }
@@ -413,17 +413,16 @@ export class PoolStore implements QuantileEngine {
       valueBytes: this.totalValues * 8,
       runBytes: runBytesTotal,
       kernelMemoryBytes: this.kernels.memoryBytes(),
-      mergesInFlight: this.inFlight.size,
+      mergesInFlight: this.compactor.mergesInFlight,
     };
   }
 
   setMergeOffloader(offloader: MergeOffloader | null, minValues = DEFAULT_OFFLOAD_MIN_VALUES): void {
-    this.offloader = offloader;
-    this.offloadMinValues = minValues;
+    this.compactor.setOffloader(offloader, minValues);
   }
 
   async whenMergesSettled(): Promise<void> {
-    while (this.inFlight.size > 0) await Promise.all([...this.inFlight]);
+    await this.compactor.whenSettled();
   }
 
   private requirePool(poolId: number): Pool {
@@ -501,54 +500,8 @@ export class PoolStore implements QuantileEngine {
     this.compact(poolId, pool, all);
   }
 
-  /**
-   * Applies the merge policy to one bucket until no adjacent pair qualifies.
-   * A bucket that takes no more values (not the newest) merges into one run.
-   */
-  private compact(poolId: number, pool: Pool, bucket: Bucket, closed = bucket !== pool.newestBucket()): void {
-    const runs = bucket.runs;
-    for (let i = runs.length - 2; i >= 0;) {
-      const a = runs[i];
-      const b = runs[i + 1];
-      if ((!closed && a.count > MERGE_RATIO * b.count) || pool.merging.has(a) || pool.merging.has(b)) {
-        i--;
-        continue;
-      }
-      if (this.offloader !== null && a.values.length + b.values.length >= this.offloadMinValues) {
-        this.startOffloadedMerge(poolId, pool, a, b, this.offloader);
-        i--;
-        continue;
-      }
-      runs.splice(i, 2, mergeRuns(this.kernels, a, b, this.encoding));
-      this.released(runBytes(a) + runBytes(b));
-      pool.changed();
-      i = Math.min(i, runs.length - 2);
-    }
-  }
-
-  private startOffloadedMerge(poolId: number, pool: Pool, a: StoredRun, b: StoredRun, offloader: MergeOffloader): void {
-    pool.merging.add(a);
-    pool.merging.add(b);
-    const task = offloader(a, b, this.encoding)
-      .catch(() => mergeRuns(this.kernels, a, b, this.encoding)) // a failed worker task is redone inline, never lost
-      .then((merged) => this.swapInMerged(poolId, pool, a, b, merged))
-      .finally(() => this.inFlight.delete(task));
-    this.inFlight.add(task);
-  }
-
-  private swapInMerged(poolId: number, pool: Pool, a: StoredRun, b: StoredRun, merged: StoredRun): void {
-    pool.merging.delete(a);
-    pool.merging.delete(b);
-    if (this.pools.get(poolId) !== pool) return; // deleted or replaced meanwhile
-    const bucket = pool.buckets.find((candidate) => candidate.runs.includes(a) && candidate.runs.includes(b));
-    if (bucket === undefined || merged.count !== a.count + b.count) return; // expired meanwhile
-    const runs = bucket.runs;
-    const ia = runs.indexOf(a);
-    const ib = runs.indexOf(b);
-    runs.splice(Math.max(ia, ib), 1);
-    runs.splice(Math.min(ia, ib), 1, merged); // same values: cached answers stay valid
-    this.released(runBytes(a) + runBytes(b));
-    pool.changed();
-    this.compact(poolId, pool, bucket);
+  /** The merge policy over one bucket (run-compactor.ts). */
+  private compact(poolId: number, pool: Pool, bucket: Bucket, closed?: boolean): void {
+    this.compactor.compact(() => this.pools.get(poolId) === pool, pool, bucket, closed);
   }
 }

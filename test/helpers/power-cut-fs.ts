@@ -20,7 +20,8 @@
 import { basename, dirname } from 'node:path';
 import type { FileHandle, FileLayer, OpenMode } from '../../src/storage/file-layer.js';
 
-export type FsOp = 'mkdir' | 'readdir' | 'open' | 'size' | 'read' | 'write' | 'datasync' | 'truncate' | 'close' | 'rename' | 'unlink' | 'fsyncDir';
+export type FsOp =
+  'mkdir' | 'readdir' | 'open' | 'size' | 'read' | 'write' | 'datasync' | 'truncate' | 'close' | 'rename' | 'unlink' | 'fsyncDir';
 
 export interface FsEvent {
   index: number;
@@ -59,7 +60,10 @@ export const TAIL_MODES: readonly TailMode[] = ['drop', 'all', 'prefix', 'prefix
 export type DirMode = 'none' | 'prefix' | 'subset';
 export const DIR_MODES: readonly DirMode[] = ['none', 'prefix', 'subset'];
 
-type DirOp = { kind: 'link'; name: string; inode: Inode } | { kind: 'unlink'; name: string } | { kind: 'rename'; from: string; to: string; inode: Inode };
+type DirOp =
+  | { kind: 'link'; name: string; inode: Inode }
+  | { kind: 'unlink'; name: string }
+  | { kind: 'rename'; from: string; to: string; inode: Inode };
 
 // Re-exported so existing imports keep working; the PRNG lives in random.ts.
 export { seededRandom } from './random.js';
@@ -109,7 +113,10 @@ class MemFile implements FileHandle {
 
   read(into: Uint8Array, position: number): Promise<number> {
     return this.fs.perform({ op: 'read', path: this.path, inode: this.inode.id, position, length: into.length }, () => {
-      const src = this.inode.data.subarray(Math.min(position, this.inode.data.length), Math.min(position + into.length, this.inode.data.length));
+      const src = this.inode.data.subarray(
+        Math.min(position, this.inode.data.length),
+        Math.min(position + into.length, this.inode.data.length),
+      );
       into.set(src);
       return src.length;
     });
