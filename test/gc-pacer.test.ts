@@ -57,7 +57,8 @@ describe('GcPacer', () => {
     const before = process.memoryUsage().arrayBuffers;
     const held: SharedArrayBuffer[] = [new SharedArrayBuffer(64 << 20)];
     new Float64Array(held[0]).fill(1);
-    expect(process.memoryUsage().arrayBuffers - before).toBeGreaterThanOrEqual(64 << 20);
+    // Other buffers may be freed meanwhile (a background sweep of earlier garbage): most of 64 MiB shows.
+    expect(process.memoryUsage().arrayBuffers - before).toBeGreaterThan(56 << 20);
     held.pop();
     gc!();
     // V8 frees dead backing stores on a background sweeper thread, which a
