@@ -108,6 +108,17 @@ const IDEMPOTENCY_KEY = {
   schema: Type.String({ pattern: '^[\\x21-\\x7e]{1,64}$' }),
 } as const;
 const POOL_ID_BODY = { in: 'body', field: 'poolId' } as const;
+/** `?p=…&method=…`, shared by the GET quantile routes of one pool and of several. */
+const PERCENTILE_QUERY_PARAMETERS: readonly ParameterSpec[] = [
+  {
+    name: 'p',
+    in: 'query',
+    required: true,
+    description: `Comma-separated percentiles from 0 to 100 (at most ${MAX_PERCENTILES_PER_QUERY}), e.g. 50,90,99.5.`,
+    schema: Type.String(),
+  },
+  { name: 'method', in: 'query', schema: 'Method' },
+];
 
 export const ROUTES = [
   {
@@ -199,16 +210,7 @@ export const ROUTES = [
     auth: true,
     needsData: true,
     poolId: POOL_ID_PATH,
-    parameters: [
-      {
-        name: 'p',
-        in: 'query',
-        required: true,
-        description: `Comma-separated percentiles from 0 to 100 (at most ${MAX_PERCENTILES_PER_QUERY}), e.g. 50,90,99.5.`,
-        schema: Type.String(),
-      },
-      { name: 'method', in: 'query', schema: 'Method' },
-    ],
+    parameters: [...PERCENTILE_QUERY_PARAMETERS],
     replies: { 200: { description: 'Quantiles in request order.', schema: 'PoolQuantiles' } },
     errors: ['pool_not_found'],
   },
@@ -278,14 +280,7 @@ export const ROUTES = [
         description: `Comma-separated pool ids (1 to ${MAX_POOLS_PER_QUERY}, each counted once), e.g. 1,2,3.`,
         schema: Type.String(),
       },
-      {
-        name: 'p',
-        in: 'query',
-        required: true,
-        description: `Comma-separated percentiles from 0 to 100 (at most ${MAX_PERCENTILES_PER_QUERY}), e.g. 50,90,99.5.`,
-        schema: Type.String(),
-      },
-      { name: 'method', in: 'query', schema: 'Method' },
+      ...PERCENTILE_QUERY_PARAMETERS,
     ],
     replies: { 200: { description: 'Quantiles of the union, in request order.', schema: 'UnionQuantiles' } },
     errors: ['pool_not_found'],
