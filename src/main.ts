@@ -91,6 +91,7 @@ async function main(): Promise<void> {
     snapshotIntervalMs: config.snapshotIntervalMs,
     snapshotWalBytes: config.snapshotWalBytes,
     buildSnapshot: offload?.buildSnapshot,
+    onRelease: gcPacer?.note,
   }).catch((err: unknown) => {
     logger.fatal({ err }, 'recovery failed; refusing to start');
     process.exit(1);

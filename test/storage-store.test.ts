@@ -100,6 +100,37 @@ describe('durable store on node:fs', () => {
     await store.close();
   });
 
+  it('never fdatasyncs once writes pause for idleSyncMs, releasing the records it held, and not while they keep coming', async () => {
+    let released = 0;
+    const { store } = await open(freshDir(), { fsync: 'never', idleSyncMs: 150, onRelease: (bytes) => (released += bytes) });
+    const atStart = store.stats().fdatasyncs; // creating the first segment syncs the directory
+    const started = performance.now();
+    // a write every 20 ms for ~400 ms: never idle for 150 ms
+    while (performance.now() - started < 400) {
+      store.append(5, sortedRun([1, 2, 3]));
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    expect(store.stats().fdatasyncs).toBe(atStart);
+    expect(store.stats().pendingRecords).toBeGreaterThan(10);
+    expect(released).toBe(0);
+    await new Promise((r) => setTimeout(r, 400));
+    expect(store.stats().fdatasyncs).toBe(atStart + 1);
+    expect(store.stats().pendingRecords).toBe(0);
+    expect(released).toBeGreaterThan(10 * 24); // every record's bytes, 3 values each at least
+    expect(store.stats().durableSeq).toBe(store.stats().appliedSeq);
+    await store.close();
+  });
+
+  it('never with idleSyncMs 0 keeps unsynced records until a bound, rotation or close', async () => {
+    const { store } = await open(freshDir(), { fsync: 'never', idleSyncMs: 0 });
+    const atStart = store.stats().fdatasyncs;
+    store.append(5, sortedRun([1]));
+    await new Promise((r) => setTimeout(r, 200));
+    expect(store.stats().fdatasyncs).toBe(atStart);
+    expect(store.stats().pendingRecords).toBe(1);
+    await store.close();
+  });
+
   it('snapshots rotate the log and delete what they cover; restart replays only the rest', async () => {
     const dir = freshDir();
     const { store } = await open(dir);

@@ -99,6 +99,7 @@ class DurableStoreImpl implements DurableStore {
         applyDurable: (records) => this.applyDurable(records),
         snapshotSeq: () => this.snapshots.lastSnapshotSeq,
         afterWrite: () => this.snapshots.afterWrite(),
+        released: settings.onRelease,
       },
     });
     this.snapshots = new SnapshotScheduler({

@@ -31,6 +31,8 @@ export interface DurableStoreOptions {
   maxPendingRecords?: number;
   /** After a failed retry, refuse changes this long before trying the disk again. Default 1000 ms. */
   retryBackoffMs?: number;
+  /** `never`: fdatasync once no write came for this long, releasing the records held for re-writing. Default 1000 ms; 0 turns it off. */
+  idleSyncMs?: number;
   /**
    * `always`: how long a commit may wait to gather as many appends as the
    * last one held (docs/durability.md, "Commit gathering"). Default 0.5 ms; 0
@@ -43,6 +45,8 @@ export interface DurableStoreOptions {
    * bypasses `files`, so only use it with the real file layer.
    */
   buildSnapshot?: SnapshotBuilder;
+  /** Told the bytes of applied records the log stops holding (`interval`/`never`): a GC pacer's cue. Default: nobody. */
+  onRelease?: (bytes: number) => void;
   /** Wall clock, ms since the epoch: the default time of a change and the idempotency window's clock. Default Date.now. */
   clock?: () => number;
   /** How long an idempotency key is remembered, counted from its record's time. Default 24 h. */
@@ -58,6 +62,7 @@ export const STORE_DEFAULTS = {
   maxPendingBytes: 64 << 20,
   maxPendingRecords: 100_000,
   retryBackoffMs: 1000,
+  idleSyncMs: 1000,
   commitGatherMs: 0.5,
   idempotencyWindowMs: KEY_DEFAULTS.windowMs,
   maxIdempotencyKeys: KEY_DEFAULTS.maxEntries,
@@ -71,6 +76,7 @@ export interface StoreTuning {
   maxPendingBytes: number;
   maxPendingRecords: number;
   retryBackoffMs: number;
+  idleSyncMs: number;
   commitGatherMs: number;
   idempotencyWindowMs: number;
   maxIdempotencyKeys: number;
@@ -86,6 +92,7 @@ export interface StoreSettings extends StoreTuning {
   logger: StorageLogger;
   buildSnapshot: SnapshotBuilder;
   clock: () => number;
+  onRelease: (bytes: number) => void;
 }
 
 function optionalNumber(options: object, name: keyof StoreTuning, min: number): number {
@@ -109,6 +116,8 @@ export function resolveStoreOptions(options: DurableStoreOptions): StoreSettings
   if (engine.poolIds().length > 0) throw invalidOption('engine', 'an empty engine (recovery fills it)', `${engine.poolIds().length} pools`);
   if (options.clock !== undefined && typeof options.clock !== 'function')
     throw invalidOption('clock', 'a function returning ms since the epoch', typeof options.clock);
+  if (options.onRelease !== undefined && typeof options.onRelease !== 'function')
+    throw invalidOption('onRelease', 'a function taking a byte count', typeof options.onRelease);
   const files = options.files ?? nodeFileLayer;
   return {
     dataDir: options.dataDir.length > 1 ? options.dataDir.replace(/\/+$/, '') : options.dataDir,
@@ -123,9 +132,11 @@ export function resolveStoreOptions(options: DurableStoreOptions): StoreSettings
     maxPendingBytes: optionalNumber(options, 'maxPendingBytes', 1),
     maxPendingRecords: optionalNumber(options, 'maxPendingRecords', 1),
     retryBackoffMs: optionalNumber(options, 'retryBackoffMs', 0),
+    idleSyncMs: optionalNumber(options, 'idleSyncMs', 0),
     commitGatherMs: optionalNumber(options, 'commitGatherMs', 0),
     idempotencyWindowMs: optionalNumber(options, 'idempotencyWindowMs', 0),
     maxIdempotencyKeys: optionalNumber(options, 'maxIdempotencyKeys', 0),
     clock: options.clock ?? Date.now,
+    onRelease: options.onRelease ?? (() => {}),
   };
 }
