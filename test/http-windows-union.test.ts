@@ -42,6 +42,10 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 describe('retention windows', () => {
   it('PUT sets a window (creating the pool), GET shows it, DELETE removes it; values leave a 1 s window', async () => {
     expect(await call('PUT', '/pools/7001/retention', { windowSeconds: 1 })).toEqual({
+      status: 201,
+      json: { poolId: 7001, windowSeconds: 1 },
+    });
+    expect(await call('PUT', '/pools/7001/retention', { windowSeconds: 1 })).toEqual({
       status: 200,
       json: { poolId: 7001, windowSeconds: 1 },
     });
@@ -194,7 +198,7 @@ describe('durability and figures', () => {
   it('a window survives a SIGKILL; /metrics shows stored bytes, run bytes and RSS', async () => {
     const own = await startServer();
     try {
-      expect((await call('PUT', '/pools/9001/retention', { windowSeconds: 3600 }, own)).status).toBe(200);
+      expect((await call('PUT', '/pools/9001/retention', { windowSeconds: 3600 }, own)).status).toBe(201);
       const repeats = Array.from({ length: 5000 }, (_, i) => i % 10);
       expect((await call('POST', '/pools/9001/values', repeats, own)).status).toBe(200);
       const metrics = await (await fetch(own.url('/metrics'))).text();

@@ -211,10 +211,12 @@ export function createHandlers(ctx: HandlerContext): Handlers {
 
     setRetention: handler<number>({
       parse: (body) => parseRetentionRequest(parseJson(body)),
-      handle: (ex, input, windowSeconds) =>
+      handle: (ex, input, windowSeconds) => {
+        const status = engine.hasPool(input.poolId) ? OK : CREATED;
         ex.settle(ctx.writer().setRetention(input.poolId, windowSeconds), () =>
-          ex.send(OK, `{"poolId":${input.poolId},"windowSeconds":${windowSeconds}}`),
-        ),
+          ex.send(status, `{"poolId":${input.poolId},"windowSeconds":${windowSeconds}}`),
+        );
+      },
     }),
 
     deleteRetention: handler({

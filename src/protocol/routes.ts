@@ -252,7 +252,10 @@ export const ROUTES = [
     needsData: true,
     poolId: POOL_ID_PATH,
     body: { schema: 'RetentionRequest' },
-    replies: { 200: { description: 'The window now in force (durably, under --fsync=always).', schema: 'Retention' } },
+    replies: {
+      200: { description: 'The window now in force (durably, under --fsync=always).', schema: 'Retention' },
+      201: { description: 'The pool did not exist: it was created, empty, with this window.', schema: 'Retention' },
+    },
   },
   {
     method: 'DELETE',
