@@ -4,10 +4,11 @@
 // JSON and binary 10-value adds (32 sockets, 32 in flight each), 10^6-value
 // octet-stream bodies into one pool, NDJSON batches of 1000 pools x 100
 // values, push latency with 1000 subscribers under 10k appends/s, and server
-// memory under a stalled subscriber. Prints a table and the target ratios;
+// memory under a stalled subscriber; first, the sort and disk ceilings of bulk
+// ingest on the server's core (lib/ingest-ceilings.ts). Prints a table and the target ratios;
 // writes bench/results/ingest.json. Usage: npm run bench:ingest [-- --duration 5 | --quick]
 
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import {
   installChildCleanup,
@@ -45,6 +46,20 @@ async function load(scenario: string, server: ServerProcess, extra: object = {})
   return JSON.parse(out.trim().split('\n').at(-1)!) as Row;
 }
 
+/** The sort and disk ceilings of bulk ingest (bench/lib/ingest-ceilings.ts), on the server's core, in the file system of its data. */
+async function ceilings(): Promise<{ sortValuesPerS: number; diskValuesPerS: number }> {
+  const dataDir = tempDataDir('poolq-bench-ceiling-');
+  const spec = JSON.stringify({ dataDir, durationS });
+  const [command, args] = pinned(SERVER_CPU, process.execPath, [path.join(ROOT, 'dist/bench/lib/ingest-ceilings.js'), spec]);
+  const child = spawnTracked(command, args, { cwd: ROOT });
+  let out = '';
+  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+  rmSync(dataDir, { recursive: true, force: true });
+  if (code !== 0) throw new Error(`ingest ceilings exited ${code}`);
+  return JSON.parse(out.trim().split('\n').at(-1)!) as { sortValuesPerS: number; diskValuesPerS: number };
+}
+
 async function httpAdd(server: ServerProcess): Promise<Row> {
   const wrk = findWrk();
   if (wrk === null) throw new Error('bench:ingest needs wrk for the JSON /add row (apt-get install wrk)');
@@ -71,6 +86,8 @@ const fmt = (n: unknown, digits = 0): string =>
 async function main(): Promise<void> {
   installChildCleanup();
   const results: Record<Fsync, Record<string, Row>> = { never: {}, always: {} };
+  console.error('bench:ingest: sort and disk ceilings');
+  const ceiling = await ceilings();
   for (const fsync of ['never', 'always'] as const) {
     const server = await startPoolq(fsync);
     try {
@@ -120,6 +137,8 @@ async function main(): Promise<void> {
     wsBinaryOverHttpAddAlways: Number(a['ws-binary'].rps) / Number(a['http-add'].rps),
     wsJsonOverHttpAddAlways: Number(a['ws-json'].rps) / Number(a['http-add'].rps),
     bulkValuesPerSAlwaysOver25M: Number(a.bulk.valuesPerS) / 25e6,
+    bulkAlwaysOverSortCeiling: Number(a.bulk.valuesPerS) / ceiling.sortValuesPerS,
+    bulkAlwaysOverDiskCeiling: Number(a.bulk.valuesPerS) / ceiling.diskValuesPerS,
     pushP99MinusIntervalMsAlways: Number(a.push.p99Ms) - Number(a.push.intervalMs),
     stalledRssGrowthMiBAlways: (Number(a.stall.rssAfter) - Number(a.stall.rssBefore)) / 2 ** 20,
   };
@@ -130,15 +149,26 @@ async function main(): Promise<void> {
       fmt(ratios.wsJsonOverHttpAddAlways, 2) +
       '); durable bulk values/s ÷ 25 M = ' +
       fmt(ratios.bulkValuesPerSAlwaysOver25M, 2) +
-      ' (target ≥ 1); push p99 − interval = ' +
+      ' (target ≥ 1; ÷ the sort ceiling ' +
+      fmt(ratios.bulkAlwaysOverSortCeiling, 2) +
+      ', ÷ the disk ceiling ' +
+      fmt(ratios.bulkAlwaysOverDiskCeiling, 2) +
+      '); push p99 − interval = ' +
       fmt(ratios.pushP99MinusIntervalMsAlways, 1) +
       ' ms (target < 5); stalled-subscriber RSS growth ' +
       fmt(ratios.stalledRssGrowthMiBAlways, 1) +
       ' MiB',
   );
+  console.log(
+    `Ceilings on the server's core, same run: the WASM sort of fresh 10^6-value batches ${fmt(ceiling.sortValuesPerS)} values/s; ` +
+      `8 MB writes + fdatasync in the data's file system ${fmt(ceiling.diskValuesPerS)} values/s.`,
+  );
   const outDir = path.join(ROOT, 'bench/results');
   mkdirSync(outDir, { recursive: true });
-  writeFileSync(path.join(outDir, 'ingest.json'), JSON.stringify({ durationS, results, ratios, at: new Date().toISOString() }, null, 2));
+  writeFileSync(
+    path.join(outDir, 'ingest.json'),
+    JSON.stringify({ durationS, ceiling, results, ratios, at: new Date().toISOString() }, null, 2),
+  );
 }
 
 main().catch((err: unknown) => {

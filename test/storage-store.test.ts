@@ -121,6 +121,31 @@ describe('durable store on node:fs', () => {
     await store.close();
   });
 
+  it('snapshots once the log grew snapshotWalBytes or the last snapshot, whichever is larger', async () => {
+    const { store } = await open(freshDir(), { snapshotWalBytes: 4096 });
+    // A snapshot starts a turn or two after the write that triggers it; give it time either way.
+    const settle = async () => {
+      await new Promise((r) => setTimeout(r, 100));
+      while (store.stats().snapshotInProgress) await new Promise((r) => setTimeout(r, 5));
+    };
+    const big = () => sortedRun(Array.from({ length: 20_000 }, (_, i) => i)); // 160 KB of run arrays
+    const small = () => sortedRun(Array.from({ length: 100 }, (_, j) => j));
+    // Under `always` a write triggers a snapshot of what was applied before it: the second append snapshots the first.
+    await store.append(1, big());
+    await store.append(2, small());
+    await settle();
+    const first = store.stats().lastSnapshotSeq;
+    expect(first).toBeGreaterThanOrEqual(1);
+    for (let i = 0; i < 30; i++) await store.append(2, small()); // ~25 KB of log: past 4096 bytes, not past the 160 KB snapshot
+    await settle();
+    expect(store.stats().lastSnapshotSeq).toBe(first);
+    await store.append(1, big());
+    await store.append(2, small());
+    await settle();
+    expect(store.stats().lastSnapshotSeq).toBeGreaterThan(first + 30);
+    await store.close();
+  });
+
   it('never with idleSyncMs 0 keeps unsynced records until a bound, rotation or close', async () => {
     const { store } = await open(freshDir(), { fsync: 'never', idleSyncMs: 0 });
     const atStart = store.stats().fdatasyncs;

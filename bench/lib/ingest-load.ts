@@ -5,6 +5,7 @@
 //   ws-json / ws-binary  `connections` sockets, each keeping `depth` 10-value
 //                        adds in flight (pipelined), to random pools of 1000
 //   bulk                 10^6-value application/octet-stream bodies into ONE pool
+//                        (fresh random doubles each)
 //   ndjson               POST /batch bodies of 1000 pools x 100 values
 //   push                 1000 subscribers (intervalMs 100) while paced appends
 //                        flow at `rate`/s; latency from the ack of the first
@@ -84,8 +85,8 @@ async function wsAdds(binary: boolean): Promise<object> {
   return { requests: acks, errors, seconds, rps: acks / seconds, valuesPerS: (acks * 10) / seconds };
 }
 
-/** Back-to-back POSTs of one prebuilt body from `connections` keep-alive connections. */
-async function posts(path: string, body: Buffer, contentType: string, valuesPerRequest: number): Promise<object> {
+/** Back-to-back POSTs of `nextBody()` from `connections` keep-alive connections. */
+async function posts(path: string, nextBody: () => Buffer, contentType: string, valuesPerRequest: number): Promise<object> {
   const agent = new http.Agent({ keepAlive: true, maxSockets: args.connections ?? 2 });
   let done = 0;
   let errors = 0;
@@ -93,6 +94,7 @@ async function posts(path: string, body: Buffer, contentType: string, valuesPerR
   const latencies: number[] = [];
   const one = () =>
     new Promise<void>((resolve) => {
+      const body = nextBody();
       const t = performance.now();
       const req = http.request(
         `${base}${path}`,
@@ -139,14 +141,21 @@ async function posts(path: string, body: Buffer, contentType: string, valuesPerR
   };
 }
 
+/** Fresh random doubles in every body: a repeated body would make the pool's runs counted, a different (cheaper) merge. */
 async function bulk(): Promise<object> {
-  const values = Float64Array.from(randomValues(1_000_000));
-  return posts('/pools/1/values', Buffer.from(values.buffer), 'application/octet-stream', values.length);
+  const n = 1_000_000;
+  const next = () => {
+    const values = new Float64Array(n);
+    for (let i = 0; i < n; i++) values[i] = Math.random() * 1e6 - 5e5;
+    return Buffer.from(values.buffer);
+  };
+  return posts('/pools/1/values', next, 'application/octet-stream', n);
 }
 
 async function ndjson(): Promise<object> {
   const lines = Array.from({ length: 1000 }, (_, i) => `{"poolId":${100_000 + i},"poolValues":[${randomValues(100).join(',')}]}\n`);
-  return posts('/batch', Buffer.from(lines.join('')), 'application/x-ndjson', 100_000);
+  const body = Buffer.from(lines.join(''));
+  return posts('/batch', () => body, 'application/x-ndjson', 100_000);
 }
 
 async function push(): Promise<object> {
