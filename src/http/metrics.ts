@@ -5,6 +5,7 @@
 import client from 'prom-client';
 import type { QuantileEngine } from '../core/engine.js';
 import { RequestStats } from './request-stats.js';
+import { WS_CLOSE_CAUSES, type WsCloseCause } from './ws-close.js';
 
 export interface StorageGauges {
   walBytes(): number;
@@ -28,6 +29,7 @@ export class Metrics {
   private engine: QuantileEngine | null = null;
   private storage: StorageGauges | null = null;
   private webSockets: WebSocketGauges | null = null;
+  private readonly wsCloses: client.Counter<'cause'>;
 
   constructor() {
     const registry = this.registry;
@@ -89,6 +91,18 @@ export class Metrics {
       'Subscription pushes skipped for a socket over its push limit (the newest is sent when it drains).',
       () => this.webSockets?.skippedPushes() ?? null,
     );
+    this.wsCloses = new client.Counter({
+      name: 'poolq_ws_closes_total',
+      help: '/ws connections closed, by cause (docs/api.md, "Limits and close codes").',
+      labelNames: ['cause'],
+      registers: [registry],
+    });
+    // Every cause shows from the start, so a rate over a cause that never happened yet reads 0, not nothing.
+    for (const cause of WS_CLOSE_CAUSES) this.wsCloses.inc({ cause }, 0);
+  }
+
+  wsClosed(cause: WsCloseCause): void {
+    this.wsCloses.inc({ cause });
   }
 
   attachWebSockets(gauges: WebSocketGauges): void {

@@ -8,13 +8,15 @@
 // behind a pending add is computed when its turn comes, so it sees that add
 // (read-your-writes per socket).
 //
-// Limits and close codes (docs/api.md, "WebSocket"):
+// Limits and close codes (docs/api.md, "WebSocket"; ws-close.ts):
 //   1009  a message over --max-body. uWS drops a connection whose message
 //         passes its own maxPayloadLength without a close frame (1006 at
 //         the client), so that limit is set to twice --max-body and this
 //         server closes with 1009 between the two.
-//   1006  a text frame that is not UTF-8: uWS checks it and drops the
-//         connection without a close frame (1007 cannot be sent).
+//   1006  a text message that is not UTF-8, a framing error, and a socket
+//         that sends nothing, not even a pong, for --ws-idle-timeout: uWS
+//         drops these itself before any handler runs (so 1007 cannot be
+//         sent); the close handler learns why (ws-close.ts).
 //   1003  a binary frame that is not a valid add frame (ws-binary-frame.ts)
 //   1008  replies not read: more than --ws-max-backlog bytes wait to be sent
 //   1001  the server is shutting down
@@ -46,13 +48,7 @@ import { errorBody, JSON_TYPE } from './exchange.js';
 import type { IngestWriter } from './ingest-writer.js';
 import type { Metrics } from './metrics.js';
 import type { SubscriptionHub } from './subscription-hub.js';
-
-export const WS_CLOSE = {
-  goingAway: 1001,
-  unsupportedData: 1003,
-  policyViolation: 1008,
-  messageTooBig: 1009,
-} as const;
+import { closeCause, WS_CLOSE } from './ws-close.js';
 
 /** Unsent bytes above which a subscriber skips pushes (keeping the newest). */
 export const PUSH_LIMIT_BYTES = 64 << 10;
@@ -84,6 +80,8 @@ interface SocketState {
   head: number;
   flushQueued: boolean;
   closed: boolean;
+  /** The code this server closed the socket with; 0 while it did not. */
+  endedWith: number;
   /** Adds sent to storage and not yet answered. */
   writes: number;
 }
@@ -147,17 +145,25 @@ export class WsServer {
           );
           return;
         }
-        res.upgrade<SocketState>({ slots: [], head: 0, flushQueued: false, closed: false, writes: 0 }, key, protocol, extensions, context);
+        res.upgrade<SocketState>(
+          { slots: [], head: 0, flushQueued: false, closed: false, endedWith: 0, writes: 0 },
+          key,
+          protocol,
+          extensions,
+          context,
+        );
       },
       open: (ws) => {
         this.sockets.add(ws);
       },
       message: (ws, message, isBinary) => this.onMessage(ws, message, isBinary),
       drain: (ws) => deps.hub.drained(ws),
-      close: (ws) => {
-        ws.getUserData().closed = true;
+      close: (ws, code, message) => {
+        const state = ws.getUserData();
+        state.closed = true;
         this.sockets.delete(ws);
         deps.hub.removeTarget(ws);
+        deps.metrics.wsClosed(closeCause(state.endedWith, code, () => Buffer.from(message).toString('latin1')));
       },
     });
   }
@@ -190,8 +196,7 @@ export class WsServer {
       const state = ws.getUserData();
       if (state.closed) continue;
       this.flush(ws, state);
-      state.closed = true;
-      ws.end(WS_CLOSE.goingAway, 'poolq is shutting down');
+      this.end(ws, state, WS_CLOSE.goingAway, 'poolq is shutting down');
     }
   }
 
@@ -208,8 +213,7 @@ export class WsServer {
     const state = ws.getUserData();
     if (state.closed) return;
     if (message.byteLength > this.deps.config.maxBodyBytes) {
-      state.closed = true;
-      ws.end(WS_CLOSE.messageTooBig, `a message may hold at most ${this.deps.config.maxBodyBytes} bytes (--max-body)`);
+      this.end(ws, state, WS_CLOSE.messageTooBig, `a message may hold at most ${this.deps.config.maxBodyBytes} bytes (--max-body)`);
       return;
     }
     if (isBinary) {
@@ -218,8 +222,7 @@ export class WsServer {
         add = decodeBinaryAdd(message);
       } catch (err) {
         if (err instanceof FrameViolation) {
-          state.closed = true;
-          ws.end(err.closeCode, err.message.slice(0, 120));
+          this.end(ws, state, err.closeCode, err.message.slice(0, 120));
         } else if (err instanceof FrameRequestError) {
           this.reply(ws, state, this.errorText(err.id, err.error, 'WS add'));
         } else throw err;
@@ -427,8 +430,14 @@ export class WsServer {
     if (state.closed) return;
     ws.send(text);
     if (ws.getBufferedAmount() > this.deps.config.wsMaxBacklogBytes) {
-      state.closed = true;
-      ws.end(WS_CLOSE.policyViolation, 'reply backlog over --ws-max-backlog: read replies');
+      this.end(ws, state, WS_CLOSE.policyViolation, 'reply backlog over --ws-max-backlog: read replies');
     }
+  }
+
+  /** Sends a close frame; uWS runs the close handler before end() returns. */
+  private end(ws: Socket, state: SocketState, code: number, reason: string): void {
+    state.closed = true;
+    state.endedWith = code;
+    ws.end(code, reason);
   }
 }
