@@ -6,9 +6,9 @@
 // path transfers a buffer: a transferred buffer is gone from the main thread,
 // and with it the chance to redo the work there. If a sort, parse or merge task
 // fails for any reason other than bad input, the work is done inline instead —
-// never lost, never half-applied. Merges and snapshots each run on a thread
-// of their own (MERGE_NICE, buildSnapshot); a failed snapshot is reported to
-// the store, which keeps its log and tries again later.
+// never lost, never half-applied. Snapshots are written by a thread of their
+// own (see buildSnapshot); a failed one is reported to the store, which keeps
+// its log and tries again later.
 
 import { existsSync } from 'node:fs';
 import path from 'node:path';
@@ -38,12 +38,6 @@ import type {
 
 /** Linux nice increment for worker threads (via piscina's optional @napi-rs/nice). */
 const WORKER_NICE = 10;
-/**
- * Merges run on a thread of their own, below the sorts and parses that
- * requests wait for: in one piscina queue a 10^6-value bulk append waited
- * behind a merge of tens of millions of values (up to 2.7 s at 4 M values/s).
- */
-const MERGE_NICE = 15;
 
 /**
  * Most bytes of small (non-shared) runs a snapshot copies into its worker task.
@@ -116,9 +110,6 @@ export class WorkerPool implements Offload {
   private readonly snapshotCopyBudgetBytes: number;
   /** The snapshot writer's own thread, started with the first snapshot. */
   private snapshotPiscina: Piscina | null = null;
-  /** The merging thread, started with the first offloaded merge. */
-  private mergePiscina: Piscina | null = null;
-  private readonly init: WorkerInit;
   tasksRun = 0;
   tasksFailed = 0;
   /** Merges a worker completed (failed ones are redone inline by the engine). */
@@ -127,9 +118,8 @@ export class WorkerPool implements Offload {
   snapshotsOffloaded = 0;
   snapshotsInline = 0;
 
-  constructor(piscina: Piscina, options: WorkerPoolOptions, file: string, init: WorkerInit) {
+  constructor(piscina: Piscina, options: WorkerPoolOptions, file: string) {
     this.piscina = piscina;
-    this.init = init;
     this.workerFile = file;
     this.moduleOptions = options.moduleOptions;
     this.snapshotCopyBudgetBytes = options.snapshotCopyBudgetBytes ?? DEFAULT_SNAPSHOT_COPY_BUDGET_BYTES;
@@ -205,8 +195,7 @@ export class WorkerPool implements Offload {
   }
 
   merge = async (a: StoredRun, b: StoredRun, policy: EncodingPolicy): Promise<StoredRun> => {
-    this.mergePiscina ??= createPiscina(this.workerFile, 1, this.init, MERGE_NICE);
-    const result = await this.run<MergeResult>({ op: 'merge', a, b, policy }, this.mergePiscina);
+    const result = await this.run<MergeResult>({ op: 'merge', a, b, policy });
     this.mergesOffloaded++;
     return result.merged;
   };
@@ -237,11 +226,11 @@ export class WorkerPool implements Offload {
   };
 
   async close(): Promise<void> {
-    await Promise.all([this.piscina.destroy(), this.snapshotPiscina?.destroy(), this.mergePiscina?.destroy()]);
+    await Promise.all([this.piscina.destroy(), this.snapshotPiscina?.destroy()]);
   }
 }
 
-function createPiscina(filename: string, threads: number, workerData: WorkerInit, niceIncrement = WORKER_NICE): Piscina {
+function createPiscina(filename: string, threads: number, workerData: WorkerInit): Piscina {
   return new Piscina({
     filename,
     minThreads: threads,
@@ -249,7 +238,7 @@ function createPiscina(filename: string, threads: number, workerData: WorkerInit
     idleTimeout: Infinity,
     // Heavy work yields the CPU to the request loop: on 2 cores, an equal-priority
     // worker parsing a large body made small queries' p99 7x longer (docs/performance.md).
-    niceIncrement,
+    niceIncrement: WORKER_NICE,
     // 'sync' (piscina's default) parks an idle worker in Atomics.wait, so its
     // timers never fire: the worker's GC pacer (heavy-tasks.ts) could then not
     // collect after the last task, and the runs it referenced stayed resident.
@@ -270,5 +259,5 @@ export async function startWorkerPool(options: WorkerPoolOptions): Promise<Worke
   const file = workerFile(options.workerModule);
   const wasmModule = options.engine === 'wasm' ? await loadWasmModule('release') : null;
   const init: WorkerInit = { engine: options.engine, wasmModule, moduleOptions: options.moduleOptions };
-  return new WorkerPool(createPiscina(file, options.threads, init), options, file, init);
+  return new WorkerPool(createPiscina(file, options.threads, init), options, file);
 }
