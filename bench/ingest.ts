@@ -146,24 +146,17 @@ async function main(): Promise<void> {
     pushP99MinusIntervalMsAlways: Number(a.push.p99Ms) - Number(a.push.intervalMs),
     stalledRssGrowthMiBAlways: (Number(a.stall.rssAfter) - Number(a.stall.rssBefore)) / 2 ** 20,
   };
+  const r = (n: number, digits = 2) => fmt(n, digits);
   console.log(
-    '\nTargets (ratios): durable /ws binary adds ÷ durable /add requests/s = ' +
-      fmt(ratios.wsBinaryOverHttpAddAlways, 2) +
-      ' (target ≥ 3; /ws JSON ' +
-      fmt(ratios.wsJsonOverHttpAddAlways, 2) +
-      '); durable bulk values/s ÷ 25 M = ' +
-      fmt(ratios.bulkValuesPerSAlwaysOver25M, 2) +
-      ' (target ≥ 1; ÷ the sort ceiling ' +
-      fmt(ratios.bulkAlwaysOverSortCeiling, 2) +
-      ', ÷ the engine ceiling ' +
-      fmt(ratios.bulkAlwaysOverEngineCeiling, 2) +
-      ', ÷ the disk ceiling ' +
-      fmt(ratios.bulkAlwaysOverDiskCeiling, 2) +
-      '); push p99 − interval = ' +
-      fmt(ratios.pushP99MinusIntervalMsAlways, 1) +
-      ' ms (target < 5); stalled-subscriber RSS growth ' +
-      fmt(ratios.stalledRssGrowthMiBAlways, 1) +
-      ' MiB',
+    [
+      `\nTargets (ratios): durable /ws binary adds ÷ durable /add requests/s = ${r(ratios.wsBinaryOverHttpAddAlways)}`,
+      `(target ≥ 3; /ws JSON ${r(ratios.wsJsonOverHttpAddAlways)});`,
+      `durable bulk values/s ÷ 25 M = ${r(ratios.bulkValuesPerSAlwaysOver25M)} (target ≥ 1;`,
+      `÷ the sort ceiling ${r(ratios.bulkAlwaysOverSortCeiling)}, ÷ the engine ceiling ${r(ratios.bulkAlwaysOverEngineCeiling)},`,
+      `÷ the disk ceiling ${r(ratios.bulkAlwaysOverDiskCeiling)});`,
+      `push p99 − interval = ${r(ratios.pushP99MinusIntervalMsAlways, 1)} ms (target < 5);`,
+      `stalled-subscriber RSS growth ${r(ratios.stalledRssGrowthMiBAlways, 1)} MiB`,
+    ].join(' '),
   );
   console.log(
     `Ceilings on the server's core, same run: the WASM sort of fresh 10^6-value batches ${fmt(ceiling.sortValuesPerS)} values/s; ` +
