@@ -5,7 +5,7 @@
 // octet-stream bodies into one pool, NDJSON batches of 1000 pools x 100
 // values, push latency with 1000 subscribers under 10k appends/s, and server
 // memory under a stalled subscriber; first, the sort and disk ceilings of bulk
-// ingest on the server's core (lib/ingest-ceilings.ts). Prints a table and the target ratios;
+// ingest on the server's core (sort, engine, disk: lib/ingest-ceilings.ts). Prints a table and the target ratios;
 // writes bench/results/ingest.json. Usage: npm run bench:ingest [-- --duration 5 | --quick]
 
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -46,8 +46,14 @@ async function load(scenario: string, server: ServerProcess, extra: object = {})
   return JSON.parse(out.trim().split('\n').at(-1)!) as Row;
 }
 
-/** The sort and disk ceilings of bulk ingest (bench/lib/ingest-ceilings.ts), on the server's core, in the file system of its data. */
-async function ceilings(): Promise<{ sortValuesPerS: number; diskValuesPerS: number }> {
+interface Ceilings {
+  sortValuesPerS: number;
+  engineValuesPerS: number;
+  diskValuesPerS: number;
+}
+
+/** The sort, engine and disk ceilings of bulk ingest (bench/lib/ingest-ceilings.ts), on the server's core, in the file system of its data. */
+async function ceilings(): Promise<Ceilings> {
   const dataDir = tempDataDir('poolq-bench-ceiling-');
   const spec = JSON.stringify({ dataDir, durationS });
   const [command, args] = pinned(SERVER_CPU, process.execPath, [path.join(ROOT, 'dist/bench/lib/ingest-ceilings.js'), spec]);
@@ -57,7 +63,7 @@ async function ceilings(): Promise<{ sortValuesPerS: number; diskValuesPerS: num
   const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
   rmSync(dataDir, { recursive: true, force: true });
   if (code !== 0) throw new Error(`ingest ceilings exited ${code}`);
-  return JSON.parse(out.trim().split('\n').at(-1)!) as { sortValuesPerS: number; diskValuesPerS: number };
+  return JSON.parse(out.trim().split('\n').at(-1)!) as Ceilings;
 }
 
 async function httpAdd(server: ServerProcess): Promise<Row> {
@@ -83,7 +89,7 @@ const fmt = (n: unknown, digits = 0): string =>
 async function main(): Promise<void> {
   installChildCleanup();
   const results: Record<Fsync, Record<string, Row>> = { never: {}, always: {} };
-  console.error('bench:ingest: sort and disk ceilings');
+  console.error('bench:ingest: sort, engine and disk ceilings');
   const ceiling = await ceilings();
   for (const fsync of ['never', 'always'] as const) {
     const server = await startPoolq(fsync);
@@ -135,29 +141,26 @@ async function main(): Promise<void> {
     wsJsonOverHttpAddAlways: Number(a['ws-json'].rps) / Number(a['http-add'].rps),
     bulkValuesPerSAlwaysOver25M: Number(a.bulk.valuesPerS) / 25e6,
     bulkAlwaysOverSortCeiling: Number(a.bulk.valuesPerS) / ceiling.sortValuesPerS,
+    bulkAlwaysOverEngineCeiling: Number(a.bulk.valuesPerS) / ceiling.engineValuesPerS,
     bulkAlwaysOverDiskCeiling: Number(a.bulk.valuesPerS) / ceiling.diskValuesPerS,
     pushP99MinusIntervalMsAlways: Number(a.push.p99Ms) - Number(a.push.intervalMs),
     stalledRssGrowthMiBAlways: (Number(a.stall.rssAfter) - Number(a.stall.rssBefore)) / 2 ** 20,
   };
+  const r = (n: number, digits = 2) => fmt(n, digits);
   console.log(
-    '\nTargets (ratios): durable /ws binary adds ÷ durable /add requests/s = ' +
-      fmt(ratios.wsBinaryOverHttpAddAlways, 2) +
-      ' (target ≥ 3; /ws JSON ' +
-      fmt(ratios.wsJsonOverHttpAddAlways, 2) +
-      '); durable bulk values/s ÷ 25 M = ' +
-      fmt(ratios.bulkValuesPerSAlwaysOver25M, 2) +
-      ' (target ≥ 1; ÷ the sort ceiling ' +
-      fmt(ratios.bulkAlwaysOverSortCeiling, 2) +
-      ', ÷ the disk ceiling ' +
-      fmt(ratios.bulkAlwaysOverDiskCeiling, 2) +
-      '); push p99 − interval = ' +
-      fmt(ratios.pushP99MinusIntervalMsAlways, 1) +
-      ' ms (target < 5); stalled-subscriber RSS growth ' +
-      fmt(ratios.stalledRssGrowthMiBAlways, 1) +
-      ' MiB',
+    [
+      `\nTargets (ratios): durable /ws binary adds ÷ durable /add requests/s = ${r(ratios.wsBinaryOverHttpAddAlways)}`,
+      `(target ≥ 3; /ws JSON ${r(ratios.wsJsonOverHttpAddAlways)});`,
+      `durable bulk values/s ÷ 25 M = ${r(ratios.bulkValuesPerSAlwaysOver25M)} (target ≥ 1;`,
+      `÷ the sort ceiling ${r(ratios.bulkAlwaysOverSortCeiling)}, ÷ the engine ceiling ${r(ratios.bulkAlwaysOverEngineCeiling)},`,
+      `÷ the disk ceiling ${r(ratios.bulkAlwaysOverDiskCeiling)});`,
+      `push p99 − interval = ${r(ratios.pushP99MinusIntervalMsAlways, 1)} ms (target < 5);`,
+      `stalled-subscriber RSS growth ${r(ratios.stalledRssGrowthMiBAlways, 1)} MiB`,
+    ].join(' '),
   );
   console.log(
     `Ceilings on the server's core, same run: the WASM sort of fresh 10^6-value batches ${fmt(ceiling.sortValuesPerS)} values/s; ` +
+      `sorting and appending them to one pool of the engine, merges inline ${fmt(ceiling.engineValuesPerS)} values/s; ` +
       `8 MB writes + fdatasync in the data's file system ${fmt(ceiling.diskValuesPerS)} values/s.`,
   );
   const outDir = path.join(ROOT, 'bench/results');

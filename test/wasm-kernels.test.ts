@@ -86,11 +86,14 @@ const DATASETS: Record<string, (n: number, random: () => number) => Float64Array
   // Values differing only in the low 11 bits: one radix pass is active, so the
   // sorted values end up in the scratch buffer rather than in place.
   lowBitsOnly: (n, r) => Float64Array.from({ length: n }, () => 1 + Math.floor(r() * 2048) * 2 ** -52),
+  // The same for the 10-bit digits of large inputs.
+  lowTenBitsOnly: (n, r) => Float64Array.from({ length: n }, () => 1 + Math.floor(r() * 1024) * 2 ** -52),
   constant: (n) => new Float64Array(n).fill(-2.5),
   ascending: (n) => Float64Array.from({ length: n }, (_, i) => i - n / 2),
   descending: (n) => Float64Array.from({ length: n }, (_, i) => n / 2 - i),
 };
-const SIZES = [0, 1, 2, 63, 64, 65, 1000, 100_000];
+// 2^18 - 1 and 2^18: either side of the switch from 11-bit to 10-bit radix digits.
+const SIZES = [0, 1, 2, 63, 64, 65, 1000, 100_000, 2 ** 18 - 1, 2 ** 18];
 
 function bitsOf(values: Float64Array): BigUint64Array {
   return new BigUint64Array(values.buffer, values.byteOffset, values.length);

@@ -1,14 +1,19 @@
-// The two ceilings of bulk ingest into one pool under --fsync always, measured
+// The ceilings of bulk ingest into one pool under --fsync always, measured
 // on the server's own core in the same run as the bulk row (bench/ingest.ts):
 //   sort  the engine's WASM sort of fresh 10^6-value batches of random doubles
 //         (every batch is sorted once on arrival), values/s;
+//   engine the same batches sorted and appended to one pool of a WASM engine,
+//         its merges inline: all the engine work of the bulk row, no HTTP, no
+//         log, for as long as the row runs;
 //   disk  8 MiB writes each followed by fdatasync in the data directory's file
 //         system (a 10^6-value log record is 8 MB), bytes/s ÷ 8 = values/s.
-// Nothing poolq does per value can be faster than either.
+// poolq end to end cannot be faster than any of them.
 // Usage: node dist/bench/lib/ingest-ceilings.js '{"dataDir": "...", "durationS": 5}'
 
 import { closeSync, fdatasyncSync, openSync, rmSync, writeSync } from 'node:fs';
 import path from 'node:path';
+import { createEngine } from '../../src/core/create-engine.js';
+import { allocateRun } from '../../src/core/sorted-run.js';
 import { instantiateWasmKernels, loadWasmModule } from '../../src/core/wasm-kernels.js';
 
 const { dataDir, durationS } = JSON.parse(process.argv[2]) as { dataDir: string; durationS: number };
@@ -30,6 +35,22 @@ async function sortValuesPerS(): Promise<number> {
   return sortedValues / (sortMs / 1000);
 }
 
+async function engineValuesPerS(): Promise<number> {
+  const engine = await createEngine({ kind: 'wasm' });
+  let appended = 0;
+  let workMs = 0;
+  const until = performance.now() + durationS * 1000;
+  while (performance.now() < until) {
+    const values = allocateRun(BATCH); // the engine keeps it as a run, like a request body
+    for (let i = 0; i < BATCH; i++) values[i] = Math.random() * 1e6 - 5e5; // not timed
+    const t = performance.now();
+    engine.appendSortedRun(1, engine.sortBatch(values));
+    workMs += performance.now() - t;
+    appended += BATCH;
+  }
+  return appended / (workMs / 1000);
+}
+
 function diskValuesPerS(): number {
   const file = path.join(dataDir, 'ceiling.tmp');
   const block = Buffer.alloc(BATCH * 8, 0x5a);
@@ -49,5 +70,6 @@ function diskValuesPerS(): number {
 }
 
 const sort = await sortValuesPerS();
+const engine = await engineValuesPerS();
 const disk = diskValuesPerS();
-console.log(JSON.stringify({ sortValuesPerS: sort, diskValuesPerS: disk }));
+console.log(JSON.stringify({ sortValuesPerS: sort, engineValuesPerS: engine, diskValuesPerS: disk }));

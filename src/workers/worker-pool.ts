@@ -25,6 +25,7 @@ import { rememberValuesCrc } from '../storage/binary.js';
 import { nodeFileLayer } from '../storage/file-layer.js';
 import { writeSnapshotFile, type SnapshotBuilder, type SnapshotPool, type SnapshotSummary } from '../storage/snapshot-format.js';
 import type { Offload } from '../protocol/offload.js';
+import { asBackground, TwoLaneTaskQueue } from './task-queue.js';
 import type {
   HeavyTask,
   MergeResult,
@@ -195,7 +196,7 @@ export class WorkerPool implements Offload {
   }
 
   merge = async (a: StoredRun, b: StoredRun, policy: EncodingPolicy): Promise<StoredRun> => {
-    const result = await this.run<MergeResult>({ op: 'merge', a, b, policy });
+    const result = await this.run<MergeResult>(asBackground({ op: 'merge', a, b, policy }));
     this.mergesOffloaded++;
     return result.merged;
   };
@@ -243,6 +244,7 @@ function createPiscina(filename: string, threads: number, workerData: WorkerInit
     // timers never fire: the worker's GC pacer (heavy-tasks.ts) could then not
     // collect after the last task, and the runs it referenced stayed resident.
     atomics: 'async',
+    taskQueue: new TwoLaneTaskQueue(),
     workerData,
   });
 }

@@ -7,23 +7,9 @@
 import { api, ApiError, percent, uploadImport } from './api.js';
 import { formatNumber, h } from './dom.js';
 import { subscribe } from './live.js';
+import { METHODS } from './methods.js';
 import { HistogramPlot, QuantilePlot } from './plots.js';
 
-const METHODS = [
-  'linear',
-  'inverted_cdf',
-  'averaged_inverted_cdf',
-  'closest_observation',
-  'interpolated_inverted_cdf',
-  'hazen',
-  'weibull',
-  'median_unbiased',
-  'normal_unbiased',
-  'lower',
-  'higher',
-  'nearest',
-  'midpoint',
-];
 const CURVE_PERCENTILES = Array.from({ length: 201 }, (_, i) => i / 2);
 const HISTOGRAM_BINS = 40;
 const POLL_MS = 1000;
