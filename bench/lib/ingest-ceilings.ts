@@ -7,7 +7,7 @@
 //         log, for as long as the row runs;
 //   disk  8 MiB writes each followed by fdatasync in the data directory's file
 //         system (a 10^6-value log record is 8 MB), bytes/s ÷ 8 = values/s.
-// poolq end to end cannot be faster than any of them.
+// poolq's sustained rate (acks plus the merges they leave) cannot pass any of them.
 // Usage: node dist/bench/lib/ingest-ceilings.js '{"dataDir": "...", "durationS": 5}'
 
 import { closeSync, fdatasyncSync, openSync, rmSync, writeSync } from 'node:fs';
