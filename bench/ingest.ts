@@ -198,7 +198,7 @@ async function main(): Promise<void> {
     const b = results[fsync].bulk;
     console.log(
       `--fsync ${fsync} bulk: ${fmt(b.valuesPerS)} values/s acknowledged; the merges ran ${fmt(b.settleMs)} ms past the last ack ` +
-        `(${fmt(b.runsAfter)} runs left), so ${fmt(b.sustainedValuesPerS)} values/s sustained`,
+        `(then ${fmt(b.runsAfter)} runs across all pools), so ${fmt(b.sustainedValuesPerS)} values/s sustained`,
     );
   }
   const outDir = path.join(ROOT, 'bench/results');
