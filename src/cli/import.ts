@@ -8,6 +8,7 @@ import { createReadStream, statSync } from 'node:fs';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import cliProgress from 'cli-progress';
+import type { ImportJobView } from '../protocol/import-format.js';
 import { CliError, getJson, sendBody, type ServerOptions } from './http.js';
 
 export interface ImportCommandOptions extends ServerOptions {
@@ -18,15 +19,7 @@ export interface ImportCommandOptions extends ServerOptions {
   intervalMs: number;
 }
 
-interface Job {
-  jobId: string;
-  state: 'queued' | 'running' | 'done' | 'failed';
-  bytes: number;
-  bytesTotal: number;
-  values: number;
-  pools: number;
-  error: { message: string; line?: number } | null;
-}
+type Job = ImportJobView;
 
 const POLL_MS = 200;
 const CONTENT_LENGTH_LIMIT = 1e9;

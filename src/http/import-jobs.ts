@@ -13,28 +13,9 @@ import { mkdirSync, rmSync } from 'node:fs';
 import { unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { invalidRequest, PoolqError } from '../core/errors.js';
-import type { ImportFormat, ImportOptions, ImportParser, ImportParseResult } from '../protocol/import-format.js';
+import type { ImportJobView, ImportOptions, ImportParser, ImportParseResult } from '../protocol/import-format.js';
 import type { TopicSpec } from './subscription-hub.js';
 import type { IngestWriter } from './ingest-writer.js';
-
-export type ImportState = 'queued' | 'running' | 'done' | 'failed';
-
-export interface ImportJobView {
-  jobId: string;
-  state: ImportState;
-  format: ImportFormat;
-  /** The pool every value goes to, or null when rows name their pools. */
-  poolId: number | null;
-  /** Bytes of the file parsed so far, and its size. */
-  bytes: number;
-  bytesTotal: number;
-  /** Values parsed so far; once done, the values imported. */
-  values: number;
-  /** Pools the import added to (once done). */
-  pools: number;
-  /** Why it failed; `line` is the first bad line (CSV, NDJSON) or value (f64). */
-  error: { message: string; line?: number } | null;
-}
 
 interface Job {
   view: ImportJobView;

@@ -11,6 +11,26 @@ import type { SortedRun } from '../core/sorted-run.js';
 export const IMPORT_FORMATS = ['csv', 'ndjson', 'f64'] as const;
 export type ImportFormat = (typeof IMPORT_FORMATS)[number];
 
+export type ImportState = 'queued' | 'running' | 'done' | 'failed';
+
+/** What GET /imports/{jobId} and the /ws import topic report of a job. */
+export interface ImportJobView {
+  jobId: string;
+  state: ImportState;
+  format: ImportFormat;
+  /** The pool every value goes to, or null when rows name their pools. */
+  poolId: number | null;
+  /** Bytes of the file parsed so far, and its size. */
+  bytes: number;
+  bytesTotal: number;
+  /** Values parsed so far; once done, the values imported. */
+  values: number;
+  /** Pools the import added to (once done). */
+  pools: number;
+  /** Why it failed; `line` is the first bad line (CSV, NDJSON) or value (f64). */
+  error: { message: string; line?: number } | null;
+}
+
 /** The CSV header name that sends each row to its own pool. */
 export const POOL_ID_COLUMN = 'poolId';
 

@@ -3,17 +3,10 @@
 
 import http from 'node:http';
 import { Readable } from 'node:stream';
+import type { ImportJobView } from '../../src/protocol/import-format.js';
 import type { ServerProcess } from './server-process.js';
 
-export interface ImportJob {
-  jobId: string;
-  state: 'queued' | 'running' | 'done' | 'failed';
-  bytes: number;
-  bytesTotal: number;
-  values: number;
-  pools: number;
-  error: { message: string; line?: number } | null;
-}
+export type ImportJob = ImportJobView;
 
 /** A reply of POST /imports: 202 {jobId, state} or an error. */
 export interface ImportReply {
