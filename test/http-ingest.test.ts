@@ -175,40 +175,31 @@ function line(poolId: number, values: number[]): string {
 describe('Idempotency-Key across a restart', () => {
   it('answers retries after a restart (SIGKILL) with the first outcome, over HTTP and /ws, without appending again', async () => {
     const dataDir = tempDataDir('poolq-keys-');
-    let s = await startServer([], { dataDir });
-    let c = new PoolqClient({ baseUrl: s.url('') });
-    expect(await c.add(700, [1, 2], { key: 'restart-add' })).toBe('Inserted');
-    expect(await c.appendBinary(701, [1, 2, 3], { key: 'restart-bin' })).toEqual({ created: true, count: 3 });
-    expect(
-      await c.batch(
-        [
-          { poolId: 702, values: [1] },
-          { poolId: 703, values: [2] },
-        ],
-        { key: 'restart-batch' },
-      ),
-    ).toEqual({ pools: 2, values: 2 });
-    let socket = await PoolqSocket.connect({ url: `ws://127.0.0.1:${s.port}/ws`, reconnect: false });
-    expect(await socket.add(704, [9], { key: 'restart-ws' })).toEqual({ created: true, count: 1 });
-    await socket.close();
-    await s.kill();
+    // The same four keyed changes, sent first and then retried after the SIGKILL: each answer is the first one.
+    const sendKeyed = async (target: ServerProcess): Promise<PoolqClient> => {
+      const client = new PoolqClient({ baseUrl: target.url('') });
+      expect(await client.add(700, [1, 2], { key: 'restart-add' })).toBe('Inserted');
+      expect(await client.appendBinary(701, [1, 2, 3], { key: 'restart-bin' })).toEqual({ created: true, count: 3 });
+      expect(
+        await client.batch(
+          [
+            { poolId: 702, values: [1] },
+            { poolId: 703, values: [2] },
+          ],
+          { key: 'restart-batch' },
+        ),
+      ).toEqual({ pools: 2, values: 2 });
+      const socket = await PoolqSocket.connect({ url: `ws://127.0.0.1:${target.port}/ws`, reconnect: false });
+      expect(await socket.add(704, [9], { key: 'restart-ws' })).toEqual({ created: true, count: 1 });
+      await socket.close();
+      return client;
+    };
+    const first = await startServer([], { dataDir });
+    await sendKeyed(first);
+    await first.kill();
 
-    s = await startServer([], { dataDir });
-    c = new PoolqClient({ baseUrl: s.url('') });
-    expect(await c.add(700, [1, 2], { key: 'restart-add' })).toBe('Inserted');
-    expect(await c.appendBinary(701, [1, 2, 3], { key: 'restart-bin' })).toEqual({ created: true, count: 3 });
-    expect(
-      await c.batch(
-        [
-          { poolId: 702, values: [1] },
-          { poolId: 703, values: [2] },
-        ],
-        { key: 'restart-batch' },
-      ),
-    ).toEqual({ pools: 2, values: 2 });
-    socket = await PoolqSocket.connect({ url: `ws://127.0.0.1:${s.port}/ws`, reconnect: false });
-    expect(await socket.add(704, [9], { key: 'restart-ws' })).toEqual({ created: true, count: 1 });
-    await socket.close();
+    const s = await startServer([], { dataDir });
+    const c = await sendKeyed(s);
     for (const [poolId, count] of [
       [700, 2],
       [701, 3],
