@@ -70,14 +70,14 @@ export class CommitQueue {
     return this.unsyncedBytes >= this.syncAtBytes || this.unsynced.length >= this.syncAtRecords;
   }
 
-  /** The first `count` unsynced records are durable: drops and returns them. */
-  markDurable(count: number): LogRecord[] {
+  /** The first `count` unsynced records are durable: drops them and returns them with their bytes. */
+  markDurable(count: number): { done: LogRecord[]; bytes: number } {
     const done = this.unsynced.splice(0, count);
     let bytes = 0;
     for (const r of done) bytes += r.bytes;
     this.unsyncedBytes -= bytes;
     this.bytes -= bytes;
-    return done;
+    return { done, bytes };
   }
 
   /** After an I/O error: everything not known durable goes back to the front of the queue, in order. */

@@ -324,15 +324,13 @@ export class WalWriter {
     this.syncs++;
     seg.durableOffset = upTo;
     this.syncRequested = false;
-    const done = this.pending.markDurable(count);
+    const { done, bytes } = this.pending.markDurable(count);
     if (done.length === 0) return;
     this.durableSeq = done[done.length - 1].seq;
     if (this.policy === 'always') {
       this.lastCommitSize = done.length;
       this.hooks.applyDurable(done);
     } else {
-      let bytes = 0;
-      for (const r of done) bytes += r.bytes;
       this.hooks.released(bytes);
     }
   }
