@@ -30,7 +30,10 @@ export function seededRng(seed: number): Rng {
   return () => ((hi() >>> 5) * 67108864 + (lo() >>> 6)) / 9007199254740992; // (27 + 26 bits) / 2^53
 }
 
-export function uniform(n: number, rng: Rng, out = new Float64Array(n)): Float64Array {
+/** Doubles spread over ±5·10^5, fresh each call (bulk ingest bodies: every radix pass of the sort is active). */
+export const wideDouble: Rng = () => Math.random() * 1e6 - 5e5;
+
+export function uniform(n: number, rng: Rng, out: Float64Array = new Float64Array(n)): Float64Array {
   for (let i = 0; i < out.length; i++) out[i] = rng();
   return out;
 }

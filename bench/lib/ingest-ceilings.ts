@@ -15,6 +15,7 @@ import path from 'node:path';
 import { createEngine } from '../../src/core/create-engine.js';
 import { allocateRun } from '../../src/core/sorted-run.js';
 import { instantiateWasmKernels, loadWasmModule } from '../../src/core/wasm-kernels.js';
+import { uniform, wideDouble } from './data.js';
 
 const { dataDir, durationS } = JSON.parse(process.argv[2]) as { dataDir: string; durationS: number };
 const BATCH = 1_000_000;
@@ -26,7 +27,7 @@ async function sortValuesPerS(): Promise<number> {
   let sortMs = 0;
   const until = performance.now() + durationS * 1000;
   while (performance.now() < until) {
-    for (let i = 0; i < BATCH; i++) values[i] = Math.random() * 1e6 - 5e5; // not timed
+    uniform(BATCH, wideDouble, values); // not timed
     const t = performance.now();
     kernels.sortInPlace(values);
     sortMs += performance.now() - t;
@@ -42,7 +43,7 @@ async function engineValuesPerS(): Promise<number> {
   const until = performance.now() + durationS * 1000;
   while (performance.now() < until) {
     const values = allocateRun(BATCH); // the engine keeps it as a run, like a request body
-    for (let i = 0; i < BATCH; i++) values[i] = Math.random() * 1e6 - 5e5; // not timed
+    uniform(BATCH, wideDouble, values); // not timed
     const t = performance.now();
     engine.appendSortedRun(1, engine.sortBatch(values));
     workMs += performance.now() - t;

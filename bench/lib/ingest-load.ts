@@ -18,6 +18,7 @@ import http from 'node:http';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import WebSocket from 'ws';
 import { encodeBinaryAdd } from '../../src/protocol/ws-binary-frame.js';
+import { uniform, wideDouble } from './data.js';
 
 interface Args {
   scenario: 'ws-json' | 'ws-binary' | 'bulk' | 'ndjson' | 'push' | 'stall';
@@ -145,9 +146,7 @@ async function posts(path: string, nextBody: () => Buffer, contentType: string, 
 async function bulk(): Promise<object> {
   const n = 1_000_000;
   const next = () => {
-    const values = new Float64Array(n);
-    for (let i = 0; i < n; i++) values[i] = Math.random() * 1e6 - 5e5;
-    return Buffer.from(values.buffer);
+    return Buffer.from(uniform(n, wideDouble).buffer);
   };
   return posts('/pools/1/values', next, 'application/octet-stream', n);
 }
