@@ -102,9 +102,9 @@ export function createHandlers(ctx: HandlerContext): Handlers {
     return parsed;
   }
 
-  /** Sorts (on a worker when large), logs and applies an append, then replies. */
   const windowOnCreation = (input: RouteInput): number | null => windowOnCreationOf(engine, input);
 
+  /** Sorts (on a worker when large), logs and applies an append, then replies. */
   function append(
     ex: Exchange,
     poolId: number,
