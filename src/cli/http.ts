@@ -26,16 +26,14 @@ async function failure(res: Response): Promise<CliError> {
   }
 }
 
-export async function getJson<T>(options: ServerOptions, path: string): Promise<T> {
-  const res = await fetch(urlOf(options, path), { headers: headersFor(options) });
-  if (!res.ok) throw await failure(res);
-  return (await res.json()) as T;
-}
-
 export async function getText(options: ServerOptions, path: string): Promise<string> {
   const res = await fetch(urlOf(options, path), { headers: headersFor(options) });
   if (!res.ok) throw await failure(res);
   return res.text();
+}
+
+export async function getJson<T>(options: ServerOptions, path: string): Promise<T> {
+  return JSON.parse(await getText(options, path)) as T;
 }
 
 export async function sendBody<T>(options: ServerOptions, path: string, init: RequestInit & { duplex?: 'half' }): Promise<T> {
