@@ -145,15 +145,19 @@ export function parseQueryRequest(body: unknown): QueryRequest | UnionQueryReque
   const poolId = union ? -1 : checkPoolId(obj.poolId);
   const poolIds = union ? checkPoolIdList(obj.poolIds) : null;
   const method = checkMethod(obj.method);
+  const { percentiles, many } = checkPercentileChoice(obj);
+  if (poolIds !== null) return { poolIds, percentiles, many, method };
+  return { poolId, percentiles, many, method };
+}
+
+/** A query's `percentile` (one) or `percentiles` (a list): exactly one of them. `many`: the list was sent. */
+export function checkPercentileChoice(obj: Record<string, unknown>): { percentiles: number[]; many: boolean } {
   const hasOne = obj.percentile !== undefined;
-  const hasMany = obj.percentiles !== undefined;
-  if (hasOne && hasMany) {
-    throw invalidRequest('percentiles', 'Send either percentile or percentiles, not both.');
-  }
-  if (!hasOne && !hasMany) throw invalidRequest('percentile', 'percentile is required (or percentiles, a list).');
-  const percentiles = hasMany ? checkPercentileList(obj.percentiles, 'percentiles') : [checkPercentile(obj.percentile, 'percentile')];
-  if (poolIds !== null) return { poolIds, percentiles, many: hasMany, method };
-  return { poolId, percentiles, many: hasMany, method };
+  const many = obj.percentiles !== undefined;
+  if (hasOne && many) throw invalidRequest('percentiles', 'Send either percentile or percentiles, not both.');
+  if (!hasOne && !many) throw invalidRequest('percentile', 'percentile is required (or percentiles, a list).');
+  const percentiles = many ? checkPercentileList(obj.percentiles, 'percentiles') : [checkPercentile(obj.percentile, 'percentile')];
+  return { percentiles, many };
 }
 
 /** `?pools=1,2,3` → [1, 2, 3]. */

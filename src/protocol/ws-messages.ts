@@ -19,7 +19,7 @@
 
 import { invalidRequest, PoolqError } from '../core/errors.js';
 import type { QuantileMethod } from '../core/methods.js';
-import { checkMethod, checkPercentile, checkPercentileList, checkPoolId, checkValues } from './validate.js';
+import { checkMethod, checkPercentile, checkPercentileChoice, checkPercentileList, checkPoolId, checkValues } from './validate.js';
 import { checkIdempotencyKey } from './idempotency-key.js';
 
 export type RequestId = number | string;
@@ -108,13 +108,7 @@ export function decodeClientMessage(text: string): ClientMessage {
       case 'query': {
         const poolId = checkPoolId(obj.poolId);
         const method = checkMethod(obj.method);
-        if (obj.percentile !== undefined && obj.percentiles !== undefined) {
-          throw invalidRequest('percentiles', 'Send either percentile or percentiles, not both.');
-        }
-        if (obj.percentiles !== undefined)
-          return { op: 'query', id, poolId, percentiles: checkPercentileList(obj.percentiles, 'percentiles'), many: true, method };
-        if (obj.percentile === undefined) throw invalidRequest('percentile', 'percentile is required (or percentiles, a list).');
-        return { op: 'query', id, poolId, percentiles: [checkPercentile(obj.percentile, 'percentile')], many: false, method };
+        return { op: 'query', id, poolId, ...checkPercentileChoice(obj), method };
       }
       case 'subscribe': {
         const kind = obj.topic === undefined ? 'pool' : obj.topic;
