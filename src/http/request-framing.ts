@@ -8,11 +8,7 @@
 
 import type { HttpRequest } from '@trufflesuite/uws-js-unofficial';
 import { invalidRequest, PoolqError } from '../core/errors.js';
-
-/** A text echoed in an error message, cut so a huge input is never echoed whole. */
-export function echo(text: string, max = 40): string {
-  return JSON.stringify(text.length > max ? `${text.slice(0, max)}…` : text);
-}
+import { echo } from '../protocol/limits.js';
 
 export function framingError(req: HttpRequest): PoolqError | null {
   const coding = req.getHeader('transfer-encoding');

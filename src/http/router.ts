@@ -21,7 +21,8 @@ import { parsePoolIdText } from '../protocol/validate.js';
 import type { BodyBufferPool } from './body-buffers.js';
 import { discardBodyThen, readBody, refuseBody } from './body-reader.js';
 import { enterUwsCallback, leaveUwsCallback, type Exchange } from './exchange.js';
-import { echo, framingError } from './request-framing.js';
+import { echo } from '../protocol/limits.js';
+import { framingError } from './request-framing.js';
 
 /** What a handler gets from the request, copied before the uWS callback returned. */
 export interface RouteInput {

@@ -18,6 +18,11 @@ export const MAX_LIST_LIMIT = 1000;
 /** Longest piece of a bad string value a validation message quotes back (the rest becomes "…"). */
 export const ECHO_MAX_CHARS = 40;
 
+/** `text` as a JSON string for an error message, cut to `max` characters so a huge input is never echoed whole. */
+export function echo(text: string, max = ECHO_MAX_CHARS): string {
+  return JSON.stringify(text.length > max ? `${text.slice(0, max)}…` : text);
+}
+
 /** The request-body limit without --max-body (the settings table in config.ts holds the text). */
 export const DEFAULT_MAX_BODY_BYTES = parseSize(SETTINGS.maxBody.default)!;
 

@@ -8,14 +8,7 @@ import { invalidRequest, PoolqError } from '../core/errors.js';
 import { isValidWindowSeconds, windowRuleText } from '../core/time-window.js';
 import { isQuantileMethod, QUANTILE_METHODS, type QuantileMethod } from '../core/methods.js';
 import { allocateBatch } from '../core/sorted-run.js';
-import {
-  DEFAULT_LIST_LIMIT,
-  ECHO_MAX_CHARS,
-  isValidPoolId,
-  MAX_LIST_LIMIT,
-  MAX_PERCENTILES_PER_QUERY,
-  MAX_POOLS_PER_QUERY,
-} from './limits.js';
+import { DEFAULT_LIST_LIMIT, echo, isValidPoolId, MAX_LIST_LIMIT, MAX_PERCENTILES_PER_QUERY, MAX_POOLS_PER_QUERY } from './limits.js';
 
 export interface AddRequest {
   poolId: number;
@@ -50,8 +43,7 @@ export function parseJson(body: Buffer): unknown {
 function describe(value: unknown): string {
   if (value === null) return 'null';
   if (Array.isArray(value)) return 'an array';
-  if (typeof value === 'string')
-    return `the string ${JSON.stringify(value.length > ECHO_MAX_CHARS ? value.slice(0, ECHO_MAX_CHARS) + '…' : value)}`;
+  if (typeof value === 'string') return `the string ${echo(value)}`;
   if (typeof value === 'number') return String(value);
   return `a ${typeof value}`;
 }
@@ -75,10 +67,7 @@ export function checkPoolId(value: unknown, field = 'poolId'): number {
 export function parsePoolIdText(text: string, field = 'poolId'): number {
   if (!/^\d{1,16}$/.test(text)) {
     // Cut like body fields (describe): a 100 000-digit path segment is not echoed whole.
-    throw invalidRequest(
-      field,
-      `${field} must be an integer from 0 to 2^53-1, got ${JSON.stringify(text.length > 40 ? text.slice(0, 40) + '…' : text)}.`,
-    );
+    throw invalidRequest(field, `${field} must be an integer from 0 to 2^53-1, got ${echo(text)}.`);
   }
   return checkPoolId(Number(text), field);
 }
