@@ -44,7 +44,7 @@ export function countDistinct(values: Float64Array, from = 0, to = values.length
   let previous = values[from];
   for (let i = from + 1; i < to; i++) {
     const x = values[i];
-    if (x !== previous || (x === 0 && 1 / x !== 1 / previous)) distinct++;
+    if (!sameValue(x, previous)) distinct++;
     previous = x;
   }
   return distinct;
@@ -104,7 +104,7 @@ export function compressSortedInto(values: Float64Array, outValues: Float64Array
   let previous = values[0];
   for (let i = 1; i < n; i++) {
     const x = values[i];
-    if (x !== previous || (x === 0 && 1 / x !== 1 / previous)) {
+    if (!sameValue(x, previous)) {
       outValues[d] = previous;
       outEnds[d++] = i;
       previous = x;
